@@ -1,0 +1,63 @@
+package render
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/schema"
+)
+
+// kserveAPIVersion is the API version of KServe's InferenceService.
+const kserveAPIVersion = "serving.kserve.io/v1beta1"
+
+// renderEndpoint renders an Endpoint to a KServe InferenceService named
+// after it, updated in place. A model taken from a pipeline's output has no
+// storageUri yet: the InferenceService is annotated with
+// PIPELINE/STEP/ARTIFACT, and a later stage pins the URI of that output of
+// the pipeline's latest successful run.
+func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructured {
+	m := e.Spec.Model
+	annotations := in.Annotations
+	if m.FromPipeline != nil && m.StorageURI == "" {
+		ref := m.FromPipeline.Pipeline + "/" + m.FromPipeline.Step + "/" + m.FromPipeline.Artifact
+		annotations = mergeStrings(in.Annotations, map[string]string{AnnotationModelFrom: ref})
+	}
+	isvc := newObject(kserveAPIVersion, "InferenceService", in.Namespace, in.Name, in.Labels, annotations)
+	isvc.Object["spec"] = map[string]any{"predictor": predictor(in.Cluster, &e.Spec)}
+	return []*unstructured.Unstructured{isvc}
+}
+
+// predictor returns the InferenceService's predictor: replicas, the
+// autoscaling metric and target, the canary share, placement and the model.
+func predictor(c *schema.Cluster, e *schema.EndpointSpec) map[string]any {
+	maxReplicas := e.Replicas.Max
+	if maxReplicas == 0 {
+		maxReplicas = max(e.Replicas.Min, 1)
+	}
+	p := map[string]any{
+		"minReplicas": int64(e.Replicas.Min),
+		"maxReplicas": int64(maxReplicas),
+		"model":       predictorModel(e),
+	}
+	if a := e.Autoscaling; a != nil {
+		p["scaleMetric"] = a.Metric
+		p["scaleTarget"] = int64(a.Target)
+	}
+	if e.CanaryPercent != nil {
+		p["canaryTrafficPercent"] = int64(*e.CanaryPercent)
+	}
+	setIf(p, "serviceAccountName", e.ServiceAccountName)
+	setNodePool(p, c, e.NodePool)
+	return p
+}
+
+// predictorModel returns the predictor's model: its format, runtime,
+// storage URI and resources, whose limits equal their requests.
+func predictorModel(e *schema.EndpointSpec) map[string]any {
+	format := map[string]any{"name": e.Model.Format}
+	setIf(format, "version", e.Model.Version)
+	model := map[string]any{"modelFormat": format}
+	setIf(model, "runtime", e.Model.Runtime)
+	setIf(model, "storageUri", e.Model.StorageURI)
+	setIf(model, "resources", containerResources(e.Resources))
+	return model
+}

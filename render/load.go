@@ -1,0 +1,219 @@
+package render
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/token"
+	cueyaml "cuelang.org/go/encoding/yaml"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/schema"
+)
+
+// Paths into declarations, named once.
+var (
+	pathAPIVersion = cue.ParsePath("apiVersion")
+	pathKind       = cue.ParsePath("kind")
+	pathName       = cue.ParsePath("metadata.name")
+	pathCluster    = cue.ParsePath("spec.cluster")
+	pathNamespace  = cue.ParsePath("spec.namespace")
+)
+
+// Repo is a loaded and validated config repo: every declaration, every
+// plain manifest and kustomization output, not yet rendered.
+type Repo struct {
+	// Root is the repo's absolute path.
+	Root         string
+	Declarations []*Declaration
+	Manifests    []*Manifest
+}
+
+// Manifest is a plain Kubernetes object found in the repo, or built by
+// one of its kustomizations.
+type Manifest struct {
+	// Path is the file (or kustomization directory) it came from.
+	Path string
+	// Cluster is the cluster it is assigned to, "" when none is.
+	Cluster string
+	Object  *unstructured.Unstructured
+	pos     token.Pos
+}
+
+// loader carries the state of one Load.
+type loader struct {
+	ctx    *cue.Context
+	schema *schema.Schema
+	root   string
+	errs   errorList
+	repo   *Repo
+}
+
+// Load reads and validates the config repo at root. All problems are
+// reported together as one error (see Problems); nothing is partially
+// returned when there is any.
+func Load(root string) (*Repo, error) {
+	ctx := cuecontext.New()
+	s, err := schema.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := walk(root)
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{ctx: ctx, schema: s, root: t.root, repo: &Repo{Root: t.root}}
+	for _, rel := range t.manifests {
+		l.loadYAMLFile(rel)
+	}
+	l.loadCUE(t.cueDirs)
+	l.loadKustomizations(t)
+	if err := l.errs.err(); err != nil {
+		return nil, err
+	}
+	l.validate()
+	if err := l.errs.err(); err != nil {
+		return nil, err
+	}
+	return l.repo, nil
+}
+
+// Explain is the message rewriter to pass to Problems for errors from Load.
+func Explain() func(string) string {
+	s, err := schema.Load(cuecontext.New())
+	if err != nil {
+		return nil
+	}
+	return s.Explain
+}
+
+func (l *loader) loadYAMLFile(rel string) {
+	data, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
+	if err != nil {
+		l.errs.add(fileError(rel, "%v", unwrapPathError(err)))
+		return
+	}
+	l.loadYAML(rel, data)
+}
+
+// loadYAML loads every document of a YAML (or JSON) stream.
+func (l *loader) loadYAML(rel string, data []byte) {
+	dec := cueyaml.NewDecoder(rel, strings.NewReader(string(data)))
+	for {
+		expr, err := dec.Extract()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			l.errs.add(err)
+			return
+		}
+		l.loadDocument(rel, expr)
+	}
+}
+
+func (l *loader) loadDocument(rel string, expr ast.Expr) {
+	if lit, ok := expr.(*ast.BasicLit); ok && lit.Kind == token.NULL {
+		return // an empty document
+	}
+	v := l.ctx.BuildExpr(expr)
+	if err := v.Err(); err != nil {
+		l.errs.add(err)
+		return
+	}
+	if v.IncompleteKind() != cue.StructKind {
+		l.errs.addf(expr.Pos(), "not a trellis declaration or a Kubernetes object: want a mapping with apiVersion and kind")
+		return
+	}
+	apiVersion, _ := v.LookupPath(pathAPIVersion).String()
+	kind, _ := v.LookupPath(pathKind).String()
+	switch {
+	case strings.HasPrefix(apiVersion, "trellis.dev/"):
+		l.declaration(v, rel)
+	case apiVersion == "" || kind == "":
+		l.errs.addf(expr.Pos(), "not a trellis declaration or a Kubernetes object: apiVersion and kind are required")
+	default:
+		l.manifest(v, rel, expr.Pos())
+	}
+}
+
+// manifest records a plain Kubernetes object.
+func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
+	raw, err := v.MarshalJSON()
+	if err != nil {
+		l.errs.add(err)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		l.errs.addf(pos, "%v", err)
+		return
+	}
+	l.addManifest(rel, path.Dir(rel), m, pos)
+}
+
+// addManifest records an object found in file (or built from dir's
+// kustomization).
+func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) {
+	obj := &unstructured.Unstructured{Object: m}
+	if obj.GetName() == "" {
+		l.errs.addf(pos, "%s: metadata.name is required", obj.GetKind())
+		return
+	}
+	l.repo.Manifests = append(l.repo.Manifests, &Manifest{
+		Path: file, Cluster: clusterOf(dir, obj), Object: obj, pos: pos,
+	})
+}
+
+// yamlValue decodes a single-document YAML file.
+func (l *loader) yamlValue(rel string, data []byte) (cue.Value, bool) {
+	expr, err := cueyaml.NewDecoder(rel, strings.NewReader(string(data))).Extract()
+	if err != nil {
+		l.errs.add(err)
+		return cue.Value{}, false
+	}
+	v := l.ctx.BuildExpr(expr)
+	if err := v.Err(); err != nil {
+		l.errs.add(err)
+		return cue.Value{}, false
+	}
+	return v, true
+}
+
+// clusterOf assigns a manifest to a cluster: by its trellis.dev/cluster
+// annotation or label, else by a clusters/<name>/ directory in dir, the
+// directory it was found in.
+func clusterOf(dir string, obj *unstructured.Unstructured) string {
+	if obj != nil {
+		if c := obj.GetAnnotations()[LabelCluster]; c != "" {
+			return c
+		}
+		if c := obj.GetLabels()[LabelCluster]; c != "" {
+			return c
+		}
+	}
+	parts := strings.Split(dir, "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == ClustersDir {
+			return parts[i+1]
+		}
+	}
+	return ""
+}
+
+// ClustersDir is the directory whose sub-directories assign plain manifests
+// and kustomizations to clusters: clusters/<name>/...
+const ClustersDir = "clusters"
+
+func (d *Declaration) String() string {
+	return fmt.Sprintf("%s/%s", d.Kind, d.Name)
+}

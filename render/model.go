@@ -1,0 +1,74 @@
+package render
+
+import (
+	"cuelang.org/go/cue"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/schema"
+)
+
+// Labels and annotations every rendered object carries.
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	ManagedByValue      = "trellis"
+	LabelCluster        = "trellis.dev/cluster"
+	AnnotationPath      = "trellis.dev/source-path"
+	AnnotationRevision  = "trellis.dev/revision"
+	AnnotationDecl      = "trellis.dev/declaration"
+	AnnotationPrune     = "trellis.dev/prune"
+	AnnotationKeepRuns  = "trellis.dev/keep-runs"
+	AnnotationModelFrom = "trellis.dev/model-from"
+	// LabelRevision is set on run objects (Workflow runs), whose revision
+	// is also a selector.
+	LabelRevision = "trellis.dev/revision"
+	// LabelRunOf marks a run object (a Workflow run or a hashed Katib
+	// Experiment) with the declaration it is a run of: runs are history,
+	// never pruned with their templates, and the last keep-runs are kept.
+	LabelRunOf = "trellis.dev/run-of"
+)
+
+// Declaration is one validated trellis declaration.
+type Declaration struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace,omitempty"`
+	// Path is the file it was read from, relative to the repo, with '/'.
+	Path string `json:"path"`
+	// Hash is a content hash of the defaulted declaration.
+	Hash string `json:"hash"`
+
+	value cue.Value // as the user wrote it, for positions
+	spec  any       // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
+}
+
+// Cluster is what one cluster should hold.
+type Cluster struct {
+	Name string
+	// Spec is the Cluster declaration.
+	Spec schema.ClusterSpec
+	// Objects are the rendered objects, in apply order.
+	Objects []*unstructured.Unstructured
+}
+
+// Result is a rendered config repo.
+type Result struct {
+	Revision     string
+	Declarations []Declaration
+	Clusters     []Cluster
+}
+
+// kindInput is what a namespaced kind's renderer gets besides its spec.
+type kindInput struct {
+	// Name is the declaration's metadata.name.
+	Name string
+	// Namespace is spec.namespace.
+	Namespace string
+	// Cluster is the declaration's Cluster, for node pools.
+	Cluster *schema.Cluster
+	// Revision is the Git revision being rendered.
+	Revision string
+	// Labels and Annotations are metadata.labels and metadata.annotations
+	// of the declaration (may be nil).
+	Labels, Annotations map[string]string
+}

@@ -1,0 +1,218 @@
+package render
+
+import (
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/schema"
+)
+
+// Argo Workflows names.
+const (
+	argoAPIVersion = "argoproj.io/v1alpha1"
+	// dagTemplate is the entrypoint template, the pipeline's DAG.
+	dagTemplate = "main"
+	// stepTemplatePrefix starts the name of a step's container template,
+	// so that a step named "main" cannot clash with the DAG.
+	stepTemplatePrefix = "step-"
+	// defaultKeepRuns is how many runs are kept when nothing says.
+	defaultKeepRuns = 5
+	// defaultTimezone is the time zone of a schedule that names none.
+	defaultTimezone = "UTC"
+)
+
+// renderPipeline renders a Pipeline to an Argo WorkflowTemplate named
+// after it; a CronWorkflow of the same name when it has a schedule; and,
+// when runOnChange is set, a Workflow run named after the pipeline and the
+// hash of the template's spec, so that a changed template or parameter
+// makes a new run and an unchanged one the same run.
+func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
+	wt := newObject(argoAPIVersion, "WorkflowTemplate", in.Namespace, in.Name, in.Labels, in.Annotations)
+	wt.Object["spec"] = workflowTemplateSpec(in.Cluster, &p.Spec)
+	out := []*unstructured.Unstructured{wt}
+	if p.Spec.Schedule != "" {
+		out = append(out, cronWorkflow(in, &p.Spec))
+	}
+	if p.Spec.RunOnChange {
+		out = append(out, pipelineRun(in, &p.Spec, contentHash(wt.Object["spec"])))
+	}
+	return out
+}
+
+// workflowTemplateSpec returns the WorkflowTemplate's spec: the DAG as
+// entrypoint, then one container template per step.
+func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec) map[string]any {
+	params := sortedKeys(p.Parameters)
+	tasks := make([]any, len(p.Steps))
+	templates := make([]any, 0, len(p.Steps)+1)
+	for i, s := range p.Steps {
+		tasks[i] = dagTask(s, params)
+	}
+	templates = append(templates, map[string]any{
+		"name": dagTemplate,
+		"dag":  map[string]any{"tasks": tasks},
+	})
+	for _, s := range p.Steps {
+		templates = append(templates, stepTemplate(c, s, params))
+	}
+	spec := map[string]any{"entrypoint": dagTemplate, "templates": templates}
+	setIf(spec, "arguments", pipelineArguments(p))
+	setIf(spec, "serviceAccountName", p.ServiceAccountName)
+	if secs, ok := durationSeconds(p.Timeout); ok {
+		spec["activeDeadlineSeconds"] = secs
+	}
+	return spec
+}
+
+// pipelineArguments returns the pipeline's parameters with their default
+// values, sorted by name, as Argo arguments, or nil when there are none.
+func pipelineArguments(p *schema.PipelineSpec) map[string]any {
+	if len(p.Parameters) == 0 {
+		return nil
+	}
+	params := make([]any, 0, len(p.Parameters))
+	for _, name := range sortedKeys(p.Parameters) {
+		params = append(params, map[string]any{"name": name, "value": string(p.Parameters[name])})
+	}
+	return map[string]any{"parameters": params}
+}
+
+// dagTask returns the DAG task of a step: it depends on dependsOn and on
+// the steps whose artifacts it takes, and passes every pipeline parameter
+// and its input artifacts to the step's template.
+func dagTask(s schema.Step, params []string) map[string]any {
+	task := map[string]any{"name": s.Name, "template": stepTemplatePrefix + s.Name}
+	setIf(task, "dependencies", anyList(stepDependencies(s), nil))
+	args := map[string]any{}
+	paramArgs := make([]any, len(params))
+	for i, name := range params {
+		paramArgs[i] = map[string]any{"name": name, "value": "{{workflow.parameters." + name + "}}"}
+	}
+	setIf(args, "parameters", paramArgs)
+	artifacts := make([]any, len(s.Inputs))
+	for i, a := range s.Inputs {
+		step, artifact, _ := strings.Cut(a.From, ".")
+		artifacts[i] = map[string]any{
+			"name": a.Name,
+			"from": "{{tasks." + step + ".outputs.artifacts." + artifact + "}}",
+		}
+	}
+	setIf(args, "artifacts", artifacts)
+	setIf(task, "arguments", args)
+	return task
+}
+
+// stepDependencies returns dependsOn followed by the producers of the
+// step's input artifacts that dependsOn leaves out, without duplicates:
+// Argo resolves {{tasks.STEP...}} only for tasks the step depends on.
+func stepDependencies(s schema.Step) []string {
+	seen := map[string]bool{}
+	var deps []string
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			deps = append(deps, name)
+		}
+	}
+	for _, d := range s.DependsOn {
+		add(d)
+	}
+	for _, a := range s.Inputs {
+		step, _, _ := strings.Cut(a.From, ".")
+		add(step)
+	}
+	return deps
+}
+
+// stepTemplate returns the container template of a step. It declares every
+// pipeline parameter as an input, so that {{inputs.parameters.NAME}} works
+// in command, args and env.
+func stepTemplate(c *schema.Cluster, s schema.Step, params []string) map[string]any {
+	container := map[string]any{"image": s.Image}
+	setIf(container, "command", anyList(s.Command, nil))
+	setIf(container, "args", anyList(s.Args, nil))
+	setIf(container, "env", envList(s.Env, nil))
+	setIf(container, "resources", containerResources(s.Resources))
+	tmpl := map[string]any{"name": stepTemplatePrefix + s.Name}
+	inputs := map[string]any{}
+	inParams := make([]any, len(params))
+	for i, name := range params {
+		inParams[i] = map[string]any{"name": name}
+	}
+	setIf(inputs, "parameters", inParams)
+	inArtifacts := make([]any, len(s.Inputs))
+	for i, a := range s.Inputs {
+		inArtifacts[i] = map[string]any{"name": a.Name, "path": a.Path}
+	}
+	setIf(inputs, "artifacts", inArtifacts)
+	setIf(tmpl, "inputs", inputs)
+	setIf(tmpl, "outputs", stepOutputs(s.Outputs))
+	tmpl["container"] = container
+	setNodePool(tmpl, c, s.NodePool)
+	if s.Retries > 0 {
+		tmpl["retryStrategy"] = map[string]any{"limit": int64(s.Retries)}
+	}
+	if secs, ok := durationSeconds(s.Timeout); ok {
+		tmpl["activeDeadlineSeconds"] = secs
+	}
+	return tmpl
+}
+
+// stepOutputs returns a template's outputs: artifacts saved from their
+// path, parameters read from theirs.
+func stepOutputs(o schema.StepOutputs) map[string]any {
+	artifacts := make([]any, len(o.Artifacts))
+	for i, a := range o.Artifacts {
+		artifacts[i] = map[string]any{"name": a.Name, "path": a.Path}
+	}
+	params := make([]any, len(o.Parameters))
+	for i, p := range o.Parameters {
+		params[i] = map[string]any{"name": p.Name, "valueFrom": map[string]any{"path": p.Path}}
+	}
+	out := map[string]any{}
+	setIf(out, "artifacts", artifacts)
+	setIf(out, "parameters", params)
+	return out
+}
+
+// cronWorkflow returns the CronWorkflow that runs the WorkflowTemplate on
+// the pipeline's schedule, one run at a time.
+func cronWorkflow(in kindInput, p *schema.PipelineSpec) *unstructured.Unstructured {
+	tz := p.Timezone
+	if tz == "" {
+		tz = defaultTimezone
+	}
+	cw := newObject(argoAPIVersion, "CronWorkflow", in.Namespace, in.Name, in.Labels, in.Annotations)
+	cw.Object["spec"] = map[string]any{
+		"schedules":         []any{p.Schedule},
+		"timezone":          tz,
+		"concurrencyPolicy": "Forbid",
+		"workflowSpec": map[string]any{
+			"workflowTemplateRef": map[string]any{"name": in.Name},
+		},
+	}
+	return cw
+}
+
+// pipelineRun returns the Workflow run of the WorkflowTemplate whose spec
+// hashes to hash. It is labelled as a run of the pipeline, with the
+// revision, and annotated with how many runs to keep.
+func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructured.Unstructured {
+	labels := map[string]string{LabelRunOf: labelValue("pipeline-"+in.Name, false)}
+	if rev := labelValue(in.Revision, true); rev != "" {
+		labels[LabelRevision] = rev
+	}
+	keep := p.KeepRuns
+	if keep <= 0 {
+		keep = defaultKeepRuns
+	}
+	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(keep)}
+	wf := newObject(argoAPIVersion, "Workflow", in.Namespace, hashedName(in.Name, hash, maxNameLen),
+		mergeStrings(in.Labels, labels), mergeStrings(in.Annotations, annotations))
+	spec := map[string]any{"workflowTemplateRef": map[string]any{"name": in.Name}}
+	setIf(spec, "arguments", pipelineArguments(p))
+	wf.Object["spec"] = spec
+	return wf
+}

@@ -1,0 +1,191 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	"cuelang.org/go/cue"
+
+	"trellis.dev/trellis/schema"
+)
+
+// refCheck checks one namespaced declaration against its cluster and
+// namespace.
+type refCheck struct {
+	l       *loader
+	d       *Declaration
+	cluster *schema.Cluster
+	ns      schema.Namespace
+}
+
+func (c refCheck) errorf(path string, format string, args ...any) {
+	c.l.errs.addf(c.d.pos(cue.ParsePath(path)), path+": "+format, args...)
+}
+
+func (c refCheck) nodePool(path, pool string) {
+	if pool == "" {
+		return
+	}
+	if _, ok := c.cluster.Spec.NodePools[pool]; !ok {
+		c.errorf(path, "node pool %q is not declared by Cluster %q", pool, c.d.Cluster)
+	}
+}
+
+func (c refCheck) pipeline(p *schema.Pipeline) {
+	steps := map[string]*schema.Step{}
+	for i := range p.Spec.Steps {
+		s := &p.Spec.Steps[i]
+		at := fmt.Sprintf("spec.steps[%d]", i)
+		if _, dup := steps[s.Name]; dup {
+			c.errorf(at+".name", "duplicate step %q", s.Name)
+		}
+		steps[s.Name] = s
+		c.nodePool(at+".nodePool", s.NodePool)
+		c.fits(at+".resources", s.Resources, 1, "")
+	}
+	for i, s := range p.Spec.Steps {
+		at := fmt.Sprintf("spec.steps[%d]", i)
+		for j, dep := range s.DependsOn {
+			if _, ok := steps[dep]; !ok {
+				c.errorf(fmt.Sprintf("%s.dependsOn[%d]", at, j), "unknown step %q", dep)
+			}
+		}
+		for j, in := range s.Inputs {
+			c.input(fmt.Sprintf("%s.inputs[%d].from", at, j), s, in, steps)
+		}
+	}
+	if cycle := findCycle(p.Spec.Steps); cycle != "" {
+		c.errorf("spec.steps", "dependsOn forms a cycle: %s", cycle)
+	}
+}
+
+// input checks that an input artifact comes from a step this one depends on.
+func (c refCheck) input(at string, s schema.Step, in schema.InputArtifact, steps map[string]*schema.Step) {
+	stepName, art, _ := strings.Cut(in.From, ".")
+	from, ok := steps[stepName]
+	if !ok {
+		c.errorf(at, "unknown step %q", stepName)
+		return
+	}
+	if !hasArtifact(from, art) {
+		c.errorf(at, "step %q has no output artifact %q", stepName, art)
+		return
+	}
+	for _, dep := range s.DependsOn {
+		if dep == stepName {
+			return
+		}
+	}
+	c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+}
+
+func hasArtifact(s *schema.Step, name string) bool {
+	for _, a := range s.Outputs.Artifacts {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// findCycle returns a dependency cycle among steps ("a -> b -> a"), or "".
+func findCycle(steps []schema.Step) string {
+	deps := map[string][]string{}
+	for _, s := range steps {
+		deps[s.Name] = s.DependsOn
+	}
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(n string) string
+	visit = func(n string) string {
+		switch state[n] {
+		case active:
+			i := indexOf(stack, n)
+			return strings.Join(append(append([]string{}, stack[i:]...), n), " -> ")
+		case done:
+			return ""
+		}
+		state[n] = active
+		stack = append(stack, n)
+		for _, d := range deps[n] {
+			if c := visit(d); c != "" {
+				return c
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = done
+		return ""
+	}
+	for _, s := range steps {
+		if c := visit(s.Name); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c refCheck) experiment(e *schema.Experiment) {
+	t := e.Spec.Trial
+	c.nodePool("spec.trial.nodePool", t.NodePool)
+	pods := 1
+	what := fmt.Sprintf("%d parallel trials", e.Spec.Budget.ParallelTrials)
+	if t.Kind == "PyTorchJob" {
+		pods = t.Workers + 1
+		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)
+	}
+	c.fits("spec.trial.resources", t.Resources, int64(e.Spec.Budget.ParallelTrials*pods), what)
+}
+
+func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
+	c.nodePool("spec.nodePool", e.Spec.NodePool)
+	maxReplicas := e.Spec.Replicas.Max
+	if maxReplicas == 0 {
+		maxReplicas = max(e.Spec.Replicas.Min, 1)
+	}
+	c.fits("spec.resources", e.Spec.Resources, int64(maxReplicas), fmt.Sprintf("%d replicas", maxReplicas))
+	m := e.Spec.Model
+	switch {
+	case m.StorageURI == "" && m.FromPipeline == nil:
+		c.errorf("spec.model", "set storageUri or fromPipeline")
+	case m.StorageURI != "" && m.FromPipeline != nil:
+		c.errorf("spec.model.fromPipeline", "set storageUri or fromPipeline, not both")
+	case m.FromPipeline != nil:
+		c.modelSource(m.FromPipeline, all)
+	}
+}
+
+// modelSource checks that an endpoint's model comes from a pipeline of the
+// same cluster and namespace that has the named output artifact.
+func (c refCheck) modelSource(ref *schema.PipelineRef, all []*Declaration) {
+	for _, d := range all {
+		p, ok := d.spec.(*schema.Pipeline)
+		if !ok || d.Name != ref.Pipeline || d.Cluster != c.d.Cluster || d.Namespace != c.d.Namespace {
+			continue
+		}
+		for i := range p.Spec.Steps {
+			if p.Spec.Steps[i].Name == ref.Step {
+				if !hasArtifact(&p.Spec.Steps[i], ref.Artifact) {
+					c.errorf("spec.model.fromPipeline.artifact", "step %q of Pipeline %q has no output artifact %q", ref.Step, ref.Pipeline, ref.Artifact)
+				}
+				return
+			}
+		}
+		c.errorf("spec.model.fromPipeline.step", "Pipeline %q has no step %q", ref.Pipeline, ref.Step)
+		return
+	}
+	c.errorf("spec.model.fromPipeline.pipeline", "no Pipeline %q in namespace %q of cluster %q", ref.Pipeline, c.d.Namespace, c.d.Cluster)
+}

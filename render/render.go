@@ -1,0 +1,203 @@
+package render
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/schema"
+)
+
+// Options select what Render produces.
+type Options struct {
+	// Revision is the Git revision being rendered; it is recorded on every
+	// object.
+	Revision string
+	// Cluster, when set, renders only that cluster.
+	Cluster string
+}
+
+// Dir loads, validates and renders the config repo at root.
+func Dir(root string, opts Options) (*Result, error) {
+	repo, err := Load(root)
+	if err != nil {
+		return nil, err
+	}
+	return Render(repo, opts)
+}
+
+// Render turns a loaded repo into the objects each cluster should hold.
+// The output is deterministic: clusters by name, objects in apply order.
+func Render(repo *Repo, opts Options) (*Result, error) {
+	res := &Result{Revision: opts.Revision}
+	byCluster := map[string][]*Declaration{}
+	var clusters []*Declaration
+	for _, d := range repo.Declarations {
+		res.Declarations = append(res.Declarations, *d)
+		if d.Kind == schema.KindCluster {
+			clusters = append(clusters, d)
+		} else {
+			byCluster[d.Cluster] = append(byCluster[d.Cluster], d)
+		}
+	}
+	if opts.Cluster != "" && !hasCluster(clusters, opts.Cluster) {
+		return nil, fmt.Errorf("no Cluster %q is declared", opts.Cluster)
+	}
+	var errs errorList
+	for _, cd := range clusters {
+		if opts.Cluster != "" && cd.Name != opts.Cluster {
+			continue
+		}
+		c := renderOne(cd, byCluster[cd.Name], repo.Manifests, opts.Revision, &errs)
+		res.Clusters = append(res.Clusters, c)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func hasCluster(clusters []*Declaration, name string) bool {
+	for _, c := range clusters {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// source is a rendered object and where it came from.
+type source struct {
+	obj  *unstructured.Unstructured
+	path string
+	decl string // "Kind/name" of its declaration, "" for plain manifests
+}
+
+// renderOne renders one cluster: its own objects, its declarations', then
+// its plain manifests.
+func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, revision string, errs *errorList) Cluster {
+	spec := cd.spec.(*schema.Cluster)
+	var srcs []source
+	for _, o := range renderCluster(cd.Name, spec) {
+		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String()})
+	}
+	for _, d := range decls {
+		for _, o := range renderDeclaration(d, spec, revision) {
+			srcs = append(srcs, source{obj: o, path: d.Path, decl: d.String()})
+		}
+	}
+	for _, m := range manifests {
+		if m.Cluster == cd.Name {
+			srcs = append(srcs, source{obj: m.Object.DeepCopy(), path: m.Path})
+		}
+	}
+	seen := map[string]source{}
+	objs := make([]*unstructured.Unstructured, 0, len(srcs))
+	for _, s := range srcs {
+		id := ObjectID(s.obj)
+		if prev, dup := seen[id]; dup {
+			errs.add(fileError(s.path, "%s is also rendered from %s", id, prev.path))
+			continue
+		}
+		seen[id] = s
+		stamp(s, cd.Name, revision)
+		objs = append(objs, s.obj)
+	}
+	SortObjects(objs)
+	return Cluster{Name: cd.Name, Spec: spec.Spec, Objects: objs}
+}
+
+func renderDeclaration(d *Declaration, c *schema.Cluster, revision string) []*unstructured.Unstructured {
+	in := kindInput{Name: d.Name, Namespace: d.Namespace, Cluster: c, Revision: revision}
+	switch spec := d.spec.(type) {
+	case *schema.Pipeline:
+		in.Labels, in.Annotations = spec.Metadata.Labels, spec.Metadata.Annotations
+		return renderPipeline(in, spec)
+	case *schema.Experiment:
+		in.Labels, in.Annotations = spec.Metadata.Labels, spec.Metadata.Annotations
+		return renderExperiment(in, spec)
+	case *schema.Endpoint:
+		in.Labels, in.Annotations = spec.Metadata.Labels, spec.Metadata.Annotations
+		return renderEndpoint(in, spec)
+	}
+	return nil
+}
+
+// stamp adds the labels and annotations every object carries.
+func stamp(s source, cluster, revision string) {
+	labels := s.obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = ManagedByValue
+	labels[LabelCluster] = cluster
+	s.obj.SetLabels(labels)
+	ann := s.obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationPath] = s.path
+	if revision != "" {
+		ann[AnnotationRevision] = revision
+	}
+	if s.decl != "" {
+		ann[AnnotationDecl] = s.decl
+	}
+	s.obj.SetAnnotations(ann)
+}
+
+// ObjectID identifies an object as group/Kind/namespace/name.
+func ObjectID(o *unstructured.Unstructured) string {
+	gvk := o.GroupVersionKind()
+	id := gvk.Kind + "/"
+	if gvk.Group != "" {
+		id = gvk.Kind + "." + gvk.Group + "/"
+	}
+	if ns := o.GetNamespace(); ns != "" {
+		id += ns + "/"
+	}
+	return id + o.GetName()
+}
+
+// SortObjects orders objects for applying: CRDs, then Namespaces, then
+// other cluster-scoped objects, then namespaced configuration (service
+// accounts, quotas, RBAC, config), then everything else; within a phase by
+// group, kind, namespace and name.
+func SortObjects(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := objs[i], objs[j]
+		if pa, pb := phase(a), phase(b); pa != pb {
+			return pa < pb
+		}
+		ga, gb := a.GroupVersionKind(), b.GroupVersionKind()
+		if ga.Group != gb.Group {
+			return ga.Group < gb.Group
+		}
+		if ga.Kind != gb.Kind {
+			return ga.Kind < gb.Kind
+		}
+		if a.GetNamespace() != b.GetNamespace() {
+			return a.GetNamespace() < b.GetNamespace()
+		}
+		return a.GetName() < b.GetName()
+	})
+}
+
+var configKinds = regexp.MustCompile(`^(ServiceAccount|ResourceQuota|LimitRange|ConfigMap|Secret|Role|RoleBinding|NetworkPolicy|PersistentVolumeClaim)$`)
+
+func phase(o *unstructured.Unstructured) int {
+	kind := o.GetKind()
+	switch {
+	case kind == "CustomResourceDefinition":
+		return 0
+	case kind == "Namespace":
+		return 1
+	case o.GetNamespace() == "":
+		return 2
+	case configKinds.MatchString(kind):
+		return 3
+	}
+	return 4
+}

@@ -1,0 +1,87 @@
+package schema
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/load"
+)
+
+// Paths into the schema package, named once.
+var (
+	pathKinds    = cue.ParsePath("#Kinds")
+	patternNames = []struct {
+		path cue.Path
+		says string
+	}{
+		{cue.ParsePath("#NamePattern"), "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"},
+		{cue.ParsePath("#QuantityPattern"), "must be a Kubernetes quantity such as 500m, 2, 4Gi"},
+		{cue.ParsePath("#DurationPattern"), "must be a duration such as 30s, 10m, 2h"},
+		{cue.ParsePath("#CronPattern"), "must be a cron schedule of five fields (minute hour day-of-month month day-of-week) or a macro such as @daily"},
+	}
+)
+
+// Schema is the compiled schema package.
+type Schema struct {
+	// Value is the whole package.
+	Value    cue.Value
+	kinds    map[string]cue.Value
+	explains *strings.Replacer
+}
+
+// Load compiles the embedded schema in ctx. Values built in the same context
+// can be unified with it.
+func Load(ctx *cue.Context) (*Schema, error) {
+	dir := filepath.FromSlash("/trellis.dev/schema")
+	overlay := map[string]load.Source{}
+	var names []string
+	for _, f := range Files() {
+		p := filepath.Join(dir, f.Name)
+		overlay[p] = load.FromBytes(f.Data)
+		names = append(names, p)
+	}
+	insts := load.Instances(names, &load.Config{Dir: dir, Overlay: overlay, Package: "schema"})
+	if len(insts) != 1 {
+		return nil, fmt.Errorf("schema: %d instances, want 1", len(insts))
+	}
+	if err := insts[0].Err; err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	v := ctx.BuildInstance(insts[0])
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	s := &Schema{Value: v, kinds: map[string]cue.Value{}}
+	for _, k := range Kinds {
+		kv := v.LookupPath(pathKinds.Append(cue.Str(k)))
+		if !kv.Exists() {
+			return nil, fmt.Errorf("schema: #Kinds has no %s", k)
+		}
+		s.kinds[k] = kv
+	}
+	var pairs []string
+	for _, p := range patternNames {
+		re, err := v.LookupPath(p.path).String()
+		if err != nil {
+			return nil, fmt.Errorf("schema: %s: %w", p.path, err)
+		}
+		pairs = append(pairs, "(out of bound =~"+strconv.Quote(re)+")", "("+p.says+")")
+	}
+	s.explains = strings.NewReplacer(pairs...)
+	return s, nil
+}
+
+// Kind returns the definition of a declaration kind.
+func (s *Schema) Kind(kind string) (cue.Value, bool) {
+	v, ok := s.kinds[kind]
+	return v, ok
+}
+
+// Explain rewrites the schema's named patterns in a CUE error message into
+// words.
+func (s *Schema) Explain(msg string) string {
+	return s.explains.Replace(msg)
+}

@@ -1,0 +1,313 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// The Go types below mirror the CUE definitions in cue/. Declarations are
+// validated and defaulted by CUE first and only then decoded into them, so
+// they carry no validation of their own. TestTypesMirrorSchema keeps the
+// field sets in step.
+
+// Kind names.
+const (
+	KindCluster    = "Cluster"
+	KindPipeline   = "Pipeline"
+	KindExperiment = "Experiment"
+	KindEndpoint   = "Endpoint"
+)
+
+// Kinds lists the declaration kinds in the order they render.
+var Kinds = []string{KindCluster, KindPipeline, KindExperiment, KindEndpoint}
+
+// Metadata mirrors #Metadata.
+type Metadata struct {
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Quantity is a Kubernetes quantity written as a number or a string.
+type Quantity string
+
+// UnmarshalJSON accepts a JSON number or string.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*q = Quantity(n.String())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("quantity: %w", err)
+	}
+	*q = Quantity(s)
+	return nil
+}
+
+// Resources mirrors #Resources.
+type Resources struct {
+	CPU    Quantity `json:"cpu,omitempty"`
+	Memory Quantity `json:"memory,omitempty"`
+	GPU    int64    `json:"gpu,omitempty"`
+}
+
+// Toleration mirrors #Toleration.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
+}
+
+// Placement mirrors #Placement.
+type Placement struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+}
+
+// Cluster mirrors #Cluster.
+type Cluster struct {
+	Metadata Metadata    `json:"metadata"`
+	Spec     ClusterSpec `json:"spec"`
+}
+
+// ClusterSpec mirrors #ClusterSpec.
+type ClusterSpec struct {
+	Context          string               `json:"context,omitempty"`
+	KubeconfigSecret *SecretKeyRef        `json:"kubeconfigSecret,omitempty"`
+	NodePools        map[string]NodePool  `json:"nodePools"`
+	Namespaces       map[string]Namespace `json:"namespaces"`
+}
+
+// SecretKeyRef mirrors #ClusterSpec.kubeconfigSecret.
+type SecretKeyRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+}
+
+// NodePool mirrors #NodePool.
+type NodePool struct {
+	NodeSelector map[string]string `json:"nodeSelector"`
+	Tolerations  []Toleration      `json:"tolerations"`
+}
+
+// Namespace mirrors #Namespace.
+type Namespace struct {
+	Labels         map[string]string `json:"labels,omitempty"`
+	Quota          *Quota            `json:"quota,omitempty"`
+	Limits         *Limits           `json:"limits,omitempty"`
+	Access         []Access          `json:"access"`
+	Isolated       bool              `json:"isolated"`
+	AllowFrom      []string          `json:"allowFrom"`
+	ServiceAccount string            `json:"serviceAccount,omitempty"`
+}
+
+// Quota mirrors #Quota.
+type Quota struct {
+	CPU    Quantity `json:"cpu,omitempty"`
+	Memory Quantity `json:"memory,omitempty"`
+	GPU    *int64   `json:"gpu,omitempty"`
+	Pods   *int64   `json:"pods,omitempty"`
+}
+
+// Limits mirrors #Limits.
+type Limits struct {
+	DefaultRequest *Resources `json:"defaultRequest,omitempty"`
+	Default        *Resources `json:"default,omitempty"`
+	Max            *Resources `json:"max,omitempty"`
+}
+
+// Access mirrors #Access.
+type Access struct {
+	Role            string   `json:"role"`
+	Users           []string `json:"users"`
+	Groups          []string `json:"groups"`
+	ServiceAccounts []string `json:"serviceAccounts"`
+}
+
+// Pipeline mirrors #Pipeline.
+type Pipeline struct {
+	Metadata Metadata     `json:"metadata"`
+	Spec     PipelineSpec `json:"spec"`
+}
+
+// PipelineSpec mirrors #PipelineSpec.
+type PipelineSpec struct {
+	Placement
+	Parameters         map[string]ParamValue `json:"parameters"`
+	Steps              []Step                `json:"steps"`
+	Schedule           string                `json:"schedule,omitempty"`
+	Timezone           string                `json:"timezone,omitempty"`
+	RunOnChange        bool                  `json:"runOnChange"`
+	KeepRuns           int                   `json:"keepRuns"`
+	ServiceAccountName string                `json:"serviceAccountName,omitempty"`
+	Timeout            string                `json:"timeout,omitempty"`
+}
+
+// ParamValue is a parameter value written as a string, number or boolean;
+// it holds the value's text.
+type ParamValue string
+
+// UnmarshalJSON accepts a JSON string, number or boolean.
+func (p *ParamValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*p = ParamValue(s)
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("parameter: %w", err)
+	}
+	switch v := v.(type) {
+	case bool:
+		*p = ParamValue(strconv.FormatBool(v))
+	default:
+		*p = ParamValue(string(b))
+	}
+	return nil
+}
+
+// Step mirrors #Step.
+type Step struct {
+	Name      string            `json:"name"`
+	Image     string            `json:"image"`
+	Command   []string          `json:"command,omitempty"`
+	Args      []string          `json:"args,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Resources *Resources        `json:"resources,omitempty"`
+	NodePool  string            `json:"nodePool,omitempty"`
+	DependsOn []string          `json:"dependsOn"`
+	Inputs    []InputArtifact   `json:"inputs"`
+	Outputs   StepOutputs       `json:"outputs"`
+	Retries   int               `json:"retries"`
+	Timeout   string            `json:"timeout,omitempty"`
+}
+
+// InputArtifact mirrors #InputArtifact.
+type InputArtifact struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	Path string `json:"path"`
+}
+
+// StepOutputs mirrors #StepOutputs.
+type StepOutputs struct {
+	Artifacts  []NamedPath `json:"artifacts"`
+	Parameters []NamedPath `json:"parameters"`
+}
+
+// NamedPath is a named file in a container.
+type NamedPath struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// Experiment mirrors #Experiment.
+type Experiment struct {
+	Metadata Metadata       `json:"metadata"`
+	Spec     ExperimentSpec `json:"spec"`
+}
+
+// ExperimentSpec mirrors #ExperimentSpec.
+type ExperimentSpec struct {
+	Placement
+	Objective  Objective         `json:"objective"`
+	Algorithm  Algorithm         `json:"algorithm"`
+	Budget     Budget            `json:"budget"`
+	Parameters []SearchParameter `json:"parameters"`
+	Trial      Trial             `json:"trial"`
+}
+
+// Objective mirrors #ExperimentSpec.objective.
+type Objective struct {
+	Metric            string   `json:"metric"`
+	Type              string   `json:"type"`
+	Goal              *float64 `json:"goal,omitempty"`
+	AdditionalMetrics []string `json:"additionalMetrics"`
+}
+
+// Algorithm mirrors #ExperimentSpec.algorithm.
+type Algorithm struct {
+	Name     string            `json:"name"`
+	Settings map[string]string `json:"settings"`
+}
+
+// Budget mirrors #ExperimentSpec.budget.
+type Budget struct {
+	MaxTrials       int `json:"maxTrials"`
+	ParallelTrials  int `json:"parallelTrials"`
+	MaxFailedTrials int `json:"maxFailedTrials"`
+}
+
+// SearchParameter mirrors #SearchParameter.
+type SearchParameter struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"`
+	Min    *json.Number      `json:"min,omitempty"`
+	Max    *json.Number      `json:"max,omitempty"`
+	Step   *json.Number      `json:"step,omitempty"`
+	Values []json.RawMessage `json:"values,omitempty"`
+}
+
+// Trial mirrors #Trial.
+type Trial struct {
+	Kind      string            `json:"kind"`
+	Image     string            `json:"image"`
+	Command   []string          `json:"command"`
+	Args      []string          `json:"args,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Resources *Resources        `json:"resources,omitempty"`
+	NodePool  string            `json:"nodePool,omitempty"`
+	Workers   int               `json:"workers"`
+}
+
+// Endpoint mirrors #Endpoint.
+type Endpoint struct {
+	Metadata Metadata     `json:"metadata"`
+	Spec     EndpointSpec `json:"spec"`
+}
+
+// EndpointSpec mirrors #EndpointSpec.
+type EndpointSpec struct {
+	Placement
+	Model              Model        `json:"model"`
+	Replicas           Replicas     `json:"replicas"`
+	Autoscaling        *Autoscaling `json:"autoscaling,omitempty"`
+	Resources          *Resources   `json:"resources,omitempty"`
+	NodePool           string       `json:"nodePool,omitempty"`
+	CanaryPercent      *int         `json:"canaryPercent,omitempty"`
+	ServiceAccountName string       `json:"serviceAccountName,omitempty"`
+}
+
+// Replicas mirrors #EndpointSpec.replicas.
+type Replicas struct {
+	Min int `json:"min"`
+	Max int `json:"max,omitempty"`
+}
+
+// Autoscaling mirrors #EndpointSpec.autoscaling.
+type Autoscaling struct {
+	Metric string `json:"metric"`
+	Target int    `json:"target"`
+}
+
+// Model mirrors #Model.
+type Model struct {
+	Format       string       `json:"format"`
+	Version      string       `json:"version,omitempty"`
+	Runtime      string       `json:"runtime,omitempty"`
+	StorageURI   string       `json:"storageUri,omitempty"`
+	FromPipeline *PipelineRef `json:"fromPipeline,omitempty"`
+}
+
+// PipelineRef mirrors #Model.fromPipeline.
+type PipelineRef struct {
+	Pipeline string `json:"pipeline"`
+	Step     string `json:"step"`
+	Artifact string `json:"artifact"`
+}

@@ -1,0 +1,106 @@
+package controlplane
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// modulePath is the module whose go.mod marks the repository root.
+const modulePath = "trellis.dev/trellis"
+
+// Environment variables that point at the control-plane binaries.
+const (
+	// EnvKubebuilderAssets is the directory envtest users already have, holding
+	// etcd and kube-apiserver.
+	EnvKubebuilderAssets = "KUBEBUILDER_ASSETS"
+	// EnvToolsBin is a directory holding etcd and kube-apiserver built by
+	// `make tools`.
+	EnvToolsBin = "TRELLIS_TOOLS_BIN"
+)
+
+// Binaries are the paths of the executables a control plane runs.
+type Binaries struct {
+	Etcd          string
+	KubeAPIServer string
+}
+
+// ErrBinariesNotFound is returned when etcd or kube-apiserver cannot be found.
+var ErrBinariesNotFound = errors.New("control-plane binaries not found")
+
+// FindBinaries locates etcd and kube-apiserver: in dir when it is not empty,
+// otherwise in $KUBEBUILDER_ASSETS, $TRELLIS_TOOLS_BIN and <repo root>/.cache/bin,
+// in that order. The first directory that holds both wins.
+func FindBinaries(dir string) (Binaries, error) {
+	var candidates []string
+	if dir != "" {
+		candidates = []string{dir}
+	} else {
+		candidates = binaryDirs()
+	}
+	for _, d := range candidates {
+		b := Binaries{Etcd: filepath.Join(d, "etcd"), KubeAPIServer: filepath.Join(d, "kube-apiserver")}
+		if isExecutable(b.Etcd) && isExecutable(b.KubeAPIServer) {
+			return b, nil
+		}
+	}
+	return Binaries{}, fmt.Errorf("%w: etcd and kube-apiserver are in none of [%s]; "+
+		"run `make tools` to build them into .cache/bin, or set $%s or $%s",
+		ErrBinariesNotFound, strings.Join(candidates, ", "), EnvKubebuilderAssets, EnvToolsBin)
+}
+
+// binaryDirs lists the directories FindBinaries searches by default.
+func binaryDirs() []string {
+	var dirs []string
+	for _, env := range []string{EnvKubebuilderAssets, EnvToolsBin} {
+		if d := os.Getenv(env); d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	if root, err := RepoRoot(); err == nil {
+		dirs = append(dirs, filepath.Join(root, ".cache", "bin"))
+	}
+	return dirs
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// RepoRoot returns the directory of the go.mod whose module is
+// trellis.dev/trellis, walking up from the working directory.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if declaresModule(filepath.Join(dir, "go.mod"), modulePath) {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("%s: no go.mod of module %s here or above", wd, modulePath)
+		}
+	}
+}
+
+// declaresModule reports whether the go.mod at path declares module mod.
+func declaresModule(path, mod string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "module" {
+			return strings.Trim(fields[1], `"`) == mod
+		}
+	}
+	return false
+}

@@ -1,0 +1,51 @@
+// Package controlplane runs a real Kubernetes control plane, etcd and
+// kube-apiserver, for trellis's tests and for `make demo`.
+//
+// # What it starts
+//
+// [Start] launches etcd and kube-apiserver on loopback, on ports chosen by the
+// operating system, with everything they need in one working directory: the
+// etcd data, a freshly generated certificate authority, the apiserver's
+// serving certificate, an admin client certificate (group system:masters),
+// a service-account signing key, one log file per process and a kubeconfig.
+// Authorization is RBAC, as in a production cluster, so tests can check what
+// a least-privileged identity may do. There is no controller-manager and no
+// scheduler: objects are stored and validated, never acted on, and deleted
+// namespaces stay Terminating.
+//
+// # Binaries
+//
+// kube-apiserver and etcd are looked up in $KUBEBUILDER_ASSETS, then in
+// $TRELLIS_TOOLS_BIN, then in <repo root>/.cache/bin, where `make tools`
+// builds them from the separate Go module in test/tools.
+//
+// # CRDs
+//
+// [InstallCRDs] applies CustomResourceDefinitions from YAML files or
+// directories with server-side apply (the Argo Workflows CRDs are too large
+// for client-side apply) and waits until each is established and served by
+// discovery. [DefaultCRDDirs] lists the upstream CRDs that trellis renders
+// to: the Argo Workflows and KServe CRDs in ../shared/crds beside the
+// repository, and the Katib, training-operator and trainer CRDs from the Go
+// module cache. $TRELLIS_CRD_DIRS replaces that list.
+//
+// # Tests
+//
+// A test package starts one control plane per test binary in TestMain with
+// [RunMain], and gives each test its own namespace with
+// [ControlPlane.Namespace]:
+//
+//	var cp *controlplane.ControlPlane
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(controlplane.RunMain(m, controlplane.Options{WithDefaultCRDs: true},
+//			func(c *controlplane.ControlPlane) error { cp = c; return nil }))
+//	}
+//
+// # Detached control planes
+//
+// With [Options.Detach] the processes run in their own session and outlive
+// the process that started them; [Load] finds such a control plane again
+// from its working directory, to reuse it or to stop it. The
+// trellis-devcluster command is built on this.
+package controlplane
