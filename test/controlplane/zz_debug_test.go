@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"sync"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -30,12 +31,22 @@ func TestZZDebugTiming(t *testing.T) {
 	docs, err := readCRDs(paths)
 	t.Logf("read %d docs %v %v", len(docs), time.Since(t1), err)
 	client, _ := apiextensions.NewForConfig(cp.restConfig)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
 	for _, d := range docs {
-		t2 := time.Now()
-		_, err := client.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, d.crd.Name,
-			types.ApplyPatchType, d.json, metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
-		t.Logf("apply %s (%d bytes) %v %v", d.crd.Name, len(d.json), time.Since(t2), err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t2 := time.Now()
+			_, err := client.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, d.crd.Name,
+				types.ApplyPatchType, d.json, metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
+			t.Logf("apply %s (%d bytes) %v %v", d.crd.Name, len(d.json), time.Since(t2), err)
+		}()
 	}
+	wg.Wait()
+	t.Logf("all applied %v", time.Since(t1))
 	t3 := time.Now()
 	err = waitEstablished(ctx, client, docs)
 	t.Logf("established %v %v", time.Since(t3), err)
