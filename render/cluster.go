@@ -72,9 +72,13 @@ func (t tenant) object(apiVersion, kind, name string) *unstructured.Unstructured
 // namespace returns the Namespace, with the namespace's own labels over
 // the declaration's.
 func (t tenant) namespace() *unstructured.Unstructured {
-	labels := mergeStrings(t.meta.Labels, t.ns.Labels)
+	labels := mergeStrings(katibNamespaceLabels, t.meta.Labels, t.ns.Labels)
 	return newObject("v1", "Namespace", "", t.name, labels, t.meta.Annotations)
 }
+
+// katibNamespaceLabels turn on Katib's metrics collector in tenant
+// namespaces: without it, trials' metrics are never collected.
+var katibNamespaceLabels = map[string]string{"katib.kubeflow.org/metrics-collector-injection": "enabled"}
 
 // serviceAccount returns the namespace's applier ServiceAccount.
 func (t tenant) serviceAccount() *unstructured.Unstructured {

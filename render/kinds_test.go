@@ -352,7 +352,7 @@ func TestRenderCluster(t *testing.T) {
 	}, ids)
 
 	ns := findObject(t, objs, "Namespace", "", "ml-team")
-	assert.Equal(t, map[string]string{"env": "prod", "team": "ml"}, ns.GetLabels())
+	assert.Equal(t, map[string]string{"env": "prod", "team": "ml", "katib.kubeflow.org/metrics-collector-injection": "enabled"}, ns.GetLabels())
 	quota := findObject(t, objs, "ResourceQuota", "ml-team", "trellis-quota")
 	assert.Equal(t, map[string]any{
 		"requests.cpu": "32", "requests.memory": "128Gi", "requests.nvidia.com/gpu": "4", "pods": "50",
@@ -390,7 +390,7 @@ func TestRenderClusterEmptyNamespace(t *testing.T) {
 	objs := renderCluster("dev", c)
 	require.Len(t, objs, 2)
 	assert.Equal(t, "Namespace", objs[0].GetKind())
-	assert.Nil(t, objs[0].GetLabels())
+	assert.Equal(t, katibNamespaceLabels, objs[0].GetLabels(), "only the label that turns on Katib metrics collection")
 	assert.Equal(t, "NetworkPolicy", objs[1].GetKind())
 	assert.Len(t, fieldAt(t, objs[1], "spec.ingress.0.from"), 1)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -53,6 +52,9 @@ type Options struct {
 	// APIServerArgs are extra kube-apiserver flags, such as
 	// "--feature-gates=...", appended after trellis's own.
 	APIServerArgs []string
+	// NoSnapshot installs the CRDs into a fresh etcd instead of starting from
+	// a cached snapshot that has them (see Start).
+	NoSnapshot bool
 	// Logger receives progress messages. Nil discards them.
 	Logger *slog.Logger
 }
@@ -88,39 +90,74 @@ type ControlPlane struct {
 // Start starts etcd and kube-apiserver, waits until the apiserver is ready,
 // writes a kubeconfig and installs the CRDs that opts ask for. On error,
 // everything it started is stopped again.
+//
+// Installing large CRDs costs more than starting the control plane, so by
+// default Start keeps a snapshot of an etcd data directory with the CRDs
+// installed under <repo root>/.cache/controlplane, keyed by the binaries,
+// the extra apiserver flags and the CRD files' content, and seeds etcd from
+// it. Options.NoSnapshot or $TRELLIS_CONTROLPLANE_SNAPSHOTS=off turn this off.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	opts = opts.withDefaults()
 	bins, err := FindBinaries(opts.BinDir)
 	if err != nil {
 		return nil, err
 	}
+	paths, err := opts.crdPaths()
+	if err != nil {
+		return nil, err
+	}
+	var snap *snapshot
+	seed := ""
+	if len(paths) > 0 && opts.snapshots() {
+		if snap, err = ensureSnapshot(ctx, opts, bins, paths); err != nil {
+			return nil, err
+		}
+		seed = snap.etcdDir
+	}
+	cp, err := startPlane(ctx, opts, bins, seed)
+	if err != nil {
+		return nil, err
+	}
 	begin := time.Now()
-	var cp *ControlPlane
+	if snap != nil {
+		err = waitCRDs(ctx, cp.restConfig, snap.crds)
+	} else if len(paths) > 0 {
+		_, err = installCRDs(ctx, cp.restConfig, paths)
+	}
+	if err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	if len(paths) > 0 {
+		opts.Logger.Info("CRDs ready", "from snapshot", snap != nil, "took", time.Since(begin).Round(time.Millisecond))
+	}
+	return cp, nil
+}
+
+// startPlane starts the processes, with etcd's data copied from seed when
+// it is not empty, retrying when a port was taken under our feet.
+func startPlane(ctx context.Context, opts Options, bins Binaries, seed string) (*ControlPlane, error) {
+	begin := time.Now()
 	for attempt := 1; ; attempt++ {
-		cp, err = startOnce(ctx, opts, bins)
+		cp, err := startOnce(ctx, opts, bins, seed)
 		if err == nil {
-			break
+			opts.Logger.Info("control plane ready", "host", cp.restConfig.Host, "dir", cp.dir,
+				"took", time.Since(begin).Round(time.Millisecond))
+			return cp, nil
 		}
 		if !errors.Is(err, errAddressInUse) || attempt == maxStartAttempts {
 			return nil, err
 		}
 		opts.Logger.Info("a port was taken before the control plane bound it, retrying", "attempt", attempt)
 	}
-	opts.Logger.Info("control plane ready", "host", cp.restConfig.Host, "dir", cp.dir,
-		"took", time.Since(begin).Round(time.Millisecond))
-	if err := cp.installCRDs(ctx, opts); err != nil {
-		return nil, errors.Join(err, cp.Stop())
-	}
-	return cp, nil
 }
 
-func startOnce(ctx context.Context, opts Options, bins Binaries) (*ControlPlane, error) {
+func startOnce(ctx context.Context, opts Options, bins Binaries, seed string) (*ControlPlane, error) {
 	dir, err := prepareDir(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
 	cp := &ControlPlane{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), log: opts.Logger}
-	if err := cp.launch(ctx, opts, bins); err != nil {
+	if err := cp.launch(ctx, opts, bins, seed); err != nil {
 		if stopErr := cp.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
 		}
@@ -153,7 +190,8 @@ func prepareDir(dir string) (string, error) {
 }
 
 // launch generates the PKI, starts both processes and waits for readiness.
-func (cp *ControlPlane) launch(ctx context.Context, opts Options, bins Binaries) error {
+// A non-empty seed is an etcd data directory to start from.
+func (cp *ControlPlane) launch(ctx context.Context, opts Options, bins Binaries, seed string) error {
 	p, err := newPKI(filepath.Join(cp.dir, "pki"))
 	if err != nil {
 		return err
@@ -166,10 +204,12 @@ func (cp *ControlPlane) launch(ctx context.Context, opts Options, bins Binaries)
 	if cp.restConfig, err = writeKubeconfig(cp.kubeconfig, opts.ContextName, host, p); err != nil {
 		return err
 	}
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	if tpl := os.Getenv("ZZ_ETCD_TEMPLATE"); tpl != "" {
-		exec.Command("cp", "-a", tpl, filepath.Join(cp.dir, "etcd")).Run()
+	if seed != "" {
+		if err := copyTree(seed, filepath.Join(cp.dir, "etcd")); err != nil {
+			return fmt.Errorf("seed etcd data: %w", err)
+		}
 	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	cp.etcd, err = startProcess("etcd", bins.Etcd, etcdArgs(cp.dir, etcdURL),
 		filepath.Join(cp.dir, "etcd.log"), opts.Detach)
 	if err != nil {
@@ -242,12 +282,7 @@ func (cp *ControlPlane) Dir() string { return cp.dir }
 // is safe to call more than once.
 func (cp *ControlPlane) Stop() error {
 	cp.stopOnce.Do(func() {
-		var errs []error
-		for _, p := range []*process{cp.apiserver, cp.etcd} {
-			if p != nil {
-				errs = append(errs, p.stop())
-			}
-		}
+		errs := []error{cp.stopProcesses()}
 		if err := os.RemoveAll(cp.dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", cp.dir, err))
 		}
@@ -256,23 +291,25 @@ func (cp *ControlPlane) Stop() error {
 	return cp.stopErr
 }
 
-// installCRDs installs the CRDs that opts ask for.
-func (cp *ControlPlane) installCRDs(ctx context.Context, opts Options) error {
-	paths := opts.CRDPaths
-	if opts.WithDefaultCRDs {
-		defaults, err := DefaultCRDDirs()
-		if err != nil {
-			return err
+// stopProcesses stops kube-apiserver, then etcd, each gracefully if it can.
+func (cp *ControlPlane) stopProcesses() error {
+	var errs []error
+	for _, p := range []*process{cp.apiserver, cp.etcd} {
+		if p != nil {
+			errs = append(errs, p.stop())
 		}
-		paths = append(defaults, paths...)
 	}
-	if len(paths) == 0 {
-		return nil
+	return errors.Join(errs...)
+}
+
+// crdPaths lists the CRD files and directories that opts ask for.
+func (o Options) crdPaths() ([]string, error) {
+	if !o.WithDefaultCRDs {
+		return o.CRDPaths, nil
 	}
-	begin := time.Now()
-	if err := InstallCRDs(ctx, cp.restConfig, paths...); err != nil {
-		return err
+	defaults, err := DefaultCRDDirs()
+	if err != nil {
+		return nil, err
 	}
-	cp.log.Info("CRDs installed", "paths", len(paths), "took", time.Since(begin).Round(time.Millisecond))
-	return nil
+	return append(defaults, o.CRDPaths...), nil
 }

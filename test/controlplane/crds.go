@@ -38,37 +38,71 @@ type crdDoc struct {
 	crd    apiextensionsv1.CustomResourceDefinition
 }
 
+// crdRef is what waiting for a CRD needs to know about it.
+type crdRef struct {
+	Name     string   `json:"name"`
+	Group    string   `json:"group"`
+	Plural   string   `json:"plural"`
+	Versions []string `json:"versions"` // the served ones
+}
+
+func (d crdDoc) ref() crdRef {
+	r := crdRef{Name: d.crd.Name, Group: d.crd.Spec.Group, Plural: d.crd.Spec.Names.Plural}
+	for _, v := range d.crd.Spec.Versions {
+		if v.Served {
+			r.Versions = append(r.Versions, v.Name)
+		}
+	}
+	return r
+}
+
 // InstallCRDs applies every CustomResourceDefinition found in paths (YAML
 // files, or directories whose *.yaml and *.yml files are read, one level
 // deep; multi-document files are split, other kinds are skipped) with
 // server-side apply, then waits until each is established and its versions
 // are served by discovery.
 func InstallCRDs(ctx context.Context, cfg *rest.Config, paths ...string) error {
+	_, err := installCRDs(ctx, cfg, paths)
+	return err
+}
+
+func installCRDs(ctx context.Context, cfg *rest.Config, paths []string) ([]crdRef, error) {
 	docs, err := readCRDs(paths)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	client, err := apiextensions.NewForConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("apiextensions client: %w", err)
+		return nil, fmt.Errorf("apiextensions client: %w", err)
 	}
+	refs := make([]crdRef, 0, len(docs))
 	for _, d := range docs {
 		_, err := client.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, d.crd.Name,
 			types.ApplyPatchType, d.json, metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
 		if err != nil {
-			return fmt.Errorf("CustomResourceDefinition/%s (%s): apply: %w", d.crd.Name, d.source, err)
+			return nil, fmt.Errorf("CustomResourceDefinition/%s (%s): apply: %w", d.crd.Name, d.source, err)
 		}
+		refs = append(refs, d.ref())
 	}
+	return refs, waitCRDs(ctx, cfg, refs)
+}
+
+// waitCRDs waits until every CRD is established and served by discovery.
+func waitCRDs(ctx context.Context, cfg *rest.Config, refs []crdRef) error {
 	ctx, cancel := context.WithTimeout(ctx, crdWaitTimeout)
 	defer cancel()
-	if err := waitEstablished(ctx, client, docs); err != nil {
+	client, err := apiextensions.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("apiextensions client: %w", err)
+	}
+	if err := waitEstablished(ctx, client, refs); err != nil {
 		return err
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("discovery client: %w", err)
 	}
-	return waitServed(ctx, dc, docs)
+	return waitServed(ctx, dc, refs)
 }
 
 // readCRDs reads the CRD documents of every file in paths.
@@ -149,10 +183,10 @@ func readCRDFile(path string) ([]crdDoc, error) {
 }
 
 // waitEstablished polls until every CRD reports Established=True.
-func waitEstablished(ctx context.Context, client apiextensions.Interface, docs []crdDoc) error {
-	pending := make([]string, 0, len(docs))
-	for _, d := range docs {
-		pending = append(pending, d.crd.Name)
+func waitEstablished(ctx context.Context, client apiextensions.Interface, refs []crdRef) error {
+	pending := make([]string, 0, len(refs))
+	for _, r := range refs {
+		pending = append(pending, r.Name)
 	}
 	var lastErr error
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -187,14 +221,12 @@ func isEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
 
 // waitServed polls discovery until every served version of every CRD lists
 // its resource.
-func waitServed(ctx context.Context, dc discovery.DiscoveryInterface, docs []crdDoc) error {
+func waitServed(ctx context.Context, dc discovery.DiscoveryInterface, refs []crdRef) error {
 	want := map[string][]string{} // group/version -> plurals
-	for _, d := range docs {
-		for _, v := range d.crd.Spec.Versions {
-			if v.Served {
-				gv := d.crd.Spec.Group + "/" + v.Name
-				want[gv] = append(want[gv], d.crd.Spec.Names.Plural)
-			}
+	for _, r := range refs {
+		for _, v := range r.Versions {
+			gv := r.Group + "/" + v
+			want[gv] = append(want[gv], r.Plural)
 		}
 	}
 	var lastErr error
