@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -71,7 +72,8 @@ func (l *loader) validationErrors(v cue.Value, err error) {
 		if strings.HasPrefix(msg, "incomplete value") {
 			msg = "missing required field"
 		}
-		l.errs.addf(nearestPos(v, e.Path()), "%s: %s", strings.Join(e.Path(), "."), msg)
+		path := declPath(e.Path())
+		l.errs.addf(nearestPos(v, path), "%s: %s", formatPath(path), msg)
 	}
 }
 
@@ -81,11 +83,13 @@ func nearestPos(v cue.Value, path []string) token.Pos {
 	best := v.Pos()
 	sels := make([]cue.Selector, 0, len(path))
 	for _, p := range path {
-		sel := cue.ParsePath(p).Selectors()
-		if len(sel) != 1 {
+		if n, err := strconv.Atoi(p); err == nil {
+			sels = append(sels, cue.Index(n))
+		} else if sel := cue.ParsePath(p).Selectors(); len(sel) == 1 {
+			sels = append(sels, sel[0])
+		} else {
 			break
 		}
-		sels = append(sels, sel[0])
 		f := v.LookupPath(cue.MakePath(sels...))
 		if !f.Exists() || !f.Pos().IsValid() {
 			break

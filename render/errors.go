@@ -74,6 +74,12 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 	if err == nil {
 		return nil
 	}
+	if abs, absErr := filepath.Abs(root); absErr == nil {
+		root = abs
+		if real, evalErr := filepath.EvalSymlinks(abs); evalErr == nil {
+			root = real
+		}
+	}
 	seen := map[string]bool{}
 	var out []Problem
 	for _, e := range cueerrors.Errors(err) {
@@ -89,6 +95,7 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 			out = append(out, p)
 		}
 	}
+	out = collapseDisjunctions(out)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Path != b.Path {
@@ -110,12 +117,8 @@ func problem(e cueerrors.Error, root string) Problem {
 	if msg == "" {
 		msg = e.Error()
 	}
-	path := e.Path()
-	if len(path) >= 2 && path[0] == "#Kinds" {
-		path = path[2:] // the kind's definition: the path is the declaration's
-	}
-	if len(path) > 0 {
-		msg = strings.Join(path, ".") + ": " + msg
+	if path := declPath(e.Path()); len(path) > 0 {
+		msg = formatPath(path) + ": " + msg
 	}
 	pos := userPos(e)
 	if !pos.IsValid() {
@@ -145,6 +148,45 @@ func userPos(e cueerrors.Error) token.Pos {
 	return best
 }
 
+// declPath returns the path of an error inside the declaration: errors of
+// a declaration unified with its kind's definition come with the
+// definition's path in front.
+func declPath(path []string) []string {
+	if len(path) >= 2 && path[0] == "#Kinds" {
+		return path[2:]
+	}
+	return path
+}
+
+// formatPath prints a field path as the messages of trellis' own checks
+// do: spec.steps[0].image.
+func formatPath(path []string) string {
+	var b strings.Builder
+	for i, p := range path {
+		switch {
+		case isIndex(p):
+			b.WriteString("[" + p + "]")
+		case i > 0:
+			b.WriteString("." + p)
+		default:
+			b.WriteString(p)
+		}
+	}
+	return b.String()
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func isSchemaFile(name string) bool {
 	return strings.Contains(filepath.ToSlash(name), "cue.mod/gen/trellis.dev/schema/") ||
 		strings.HasPrefix(filepath.ToSlash(name), "/trellis.dev/schema/")
@@ -159,4 +201,85 @@ func relPath(root, name string) string {
 		return filepath.ToSlash(name)
 	}
 	return filepath.ToSlash(rel)
+}
+
+// collapseDisjunctions keeps, of the several problems CUE reports for one
+// value that matched no branch of a disjunction (a default and its type, an
+// enum), the one a user can act on: a bound or a pattern if there is one,
+// else a type mismatch, else one "want one of" line for an enum.
+func collapseDisjunctions(ps []Problem) []Problem {
+	type key struct {
+		path         string
+		line, column int
+	}
+	groups := map[key][]int{}
+	for i, p := range ps {
+		k := key{p.Path, p.Line, p.Column}
+		groups[k] = append(groups[k], i)
+	}
+	drop := map[int]bool{}
+	for _, idx := range groups {
+		if len(idx) < 2 {
+			continue
+		}
+		keep := pickDisjuncts(ps, idx)
+		for _, i := range idx {
+			if !keep[i] {
+				drop[i] = true
+			}
+		}
+	}
+	out := ps[:0]
+	for i, p := range ps {
+		if !drop[i] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pickDisjuncts returns the problems to keep among idx, which all sit at
+// one position, rewriting an enum's conflicts into one message.
+func pickDisjuncts(ps []Problem, idx []int) map[int]bool {
+	for _, class := range [][]string{{"(out of bound", "(must "}, {"mismatched types"}} {
+		keep := map[int]bool{}
+		for _, i := range idx {
+			for _, want := range class {
+				if strings.Contains(ps[i].Message, want) {
+					keep[i] = true
+				}
+			}
+		}
+		if len(keep) > 0 {
+			return keep
+		}
+	}
+	return map[int]bool{enumConflict(ps, idx): true}
+}
+
+// enumConflict merges "conflicting values A and V" problems into one
+// "invalid value V (want one of A, ...)" and returns its index; problems
+// of another shape keep the first.
+func enumConflict(ps []Problem, idx []int) int {
+	field, value, wants := "", "", []string{}
+	for _, i := range idx {
+		f, rest, ok := strings.Cut(ps[i].Message, ": conflicting values ")
+		a, b, ok2 := strings.Cut(rest, " and ")
+		if !ok || !ok2 || (field != "" && f != field) {
+			return idx[0] // not an enum: keep the first, drop the echoes
+		}
+		field = f
+		switch {
+		case value == "" || value == b:
+			value = b
+			wants = append(wants, a)
+		case value == a:
+			wants = append(wants, b)
+		default:
+			return idx[0]
+		}
+	}
+	sort.Strings(wants)
+	ps[idx[0]].Message = fmt.Sprintf("%s: invalid value %s (want one of %s)", field, value, strings.Join(wants, ", "))
+	return idx[0]
 }

@@ -71,9 +71,7 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any 
 		"maxTrialCount":       int64(e.Budget.MaxTrials),
 		"maxFailedTrialCount": int64(e.Budget.MaxFailedTrials),
 		"parameters":          params,
-		"metricsCollectorSpec": map[string]any{
-			"collector": map[string]any{"kind": metricsCollector},
-		},
+		"metricsCollectorSpec": metricsCollectorSpec(e.Objective),
 		"trialTemplate": trialTemplate(c, e),
 	}
 }
@@ -198,4 +196,18 @@ func pytorchTrial(c *schema.Cluster, t schema.Trial, subst func(string) string) 
 		"kind":       trialKindPyTorch,
 		"spec":       map[string]any{"pytorchReplicaSpecs": replicas},
 	}
+}
+
+// metricsCollectorSpec collects metrics from the trial's standard output,
+// with the objective's metric formats when it sets any.
+func metricsCollectorSpec(o schema.Objective) map[string]any {
+	spec := map[string]any{"collector": map[string]any{"kind": metricsCollector}}
+	if len(o.MetricsFormat) > 0 {
+		formats := make([]any, len(o.MetricsFormat))
+		for i, f := range o.MetricsFormat {
+			formats[i] = f
+		}
+		spec["source"] = map[string]any{"filter": map[string]any{"metricsFormat": formats}}
+	}
+	return spec
 }

@@ -229,6 +229,7 @@ type Objective struct {
 	Type              string   `json:"type"`
 	Goal              *float64 `json:"goal,omitempty"`
 	AdditionalMetrics []string `json:"additionalMetrics"`
+	MetricsFormat     []string `json:"metricsFormat,omitempty"`
 }
 
 // Algorithm mirrors #ExperimentSpec.algorithm.

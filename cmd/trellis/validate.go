@@ -45,6 +45,10 @@ func loadRepo(dir string, w io.Writer) (*render.Repo, error) {
 func printProblems(w io.Writer, err error, dir string) {
 	problems := render.Problems(err, dir, render.Explain())
 	for _, p := range problems {
+		if p.Path == "" {
+			fmt.Fprintln(w, "error:", p)
+			continue
+		}
 		fmt.Fprintln(w, p)
 	}
 	if len(problems) == 0 {
