@@ -65,14 +65,14 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any 
 		params[i] = searchParameter(p)
 	}
 	return map[string]any{
-		"objective":           objective,
-		"algorithm":           algorithm,
-		"parallelTrialCount":  int64(e.Budget.ParallelTrials),
-		"maxTrialCount":       int64(e.Budget.MaxTrials),
-		"maxFailedTrialCount": int64(e.Budget.MaxFailedTrials),
-		"parameters":          params,
+		"objective":            objective,
+		"algorithm":            algorithm,
+		"parallelTrialCount":   int64(e.Budget.ParallelTrials),
+		"maxTrialCount":        int64(e.Budget.MaxTrials),
+		"maxFailedTrialCount":  int64(e.Budget.MaxFailedTrials),
+		"parameters":           params,
 		"metricsCollectorSpec": metricsCollectorSpec(e.Objective),
-		"trialTemplate": trialTemplate(c, e),
+		"trialTemplate":        trialTemplate(c, e),
 	}
 }
 
