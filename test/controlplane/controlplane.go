@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -35,7 +36,7 @@ type Options struct {
 	Dir string
 	// BinDir holds etcd and kube-apiserver. Empty means FindBinaries' search.
 	BinDir string
-	// ContextName names the context, cluster and user in the kubeconfig.
+	// ContextName names the context and the cluster in the kubeconfig.
 	// Default DefaultContextName.
 	ContextName string
 	// StartTimeout bounds the wait for kube-apiserver's /readyz.
@@ -79,7 +80,6 @@ type ControlPlane struct {
 	restConfig  *rest.Config
 	etcd        *process
 	apiserver   *process
-	log         *slog.Logger
 	stopOnce    sync.Once
 	stopErr     error
 	clientsOnce sync.Once
@@ -128,7 +128,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, errors.Join(err, cp.Stop())
 	}
 	if len(paths) > 0 {
-		opts.Logger.Info("CRDs ready", "from snapshot", snap != nil, "took", time.Since(begin).Round(time.Millisecond))
+		opts.Logger.Info("CRDs ready", "fromSnapshot", snap != nil, "took", time.Since(begin).Round(time.Millisecond))
 	}
 	return cp, nil
 }
@@ -156,7 +156,7 @@ func startOnce(ctx context.Context, opts Options, bins Binaries, seed string) (*
 	if err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), log: opts.Logger}
+	cp := &ControlPlane{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig")}
 	if err := cp.launch(ctx, opts, bins, seed); err != nil {
 		if stopErr := cp.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
@@ -291,13 +291,16 @@ func (cp *ControlPlane) Stop() error {
 	return cp.stopErr
 }
 
-// stopProcesses stops kube-apiserver, then etcd, each gracefully if it can.
+// stopProcesses kills kube-apiserver, which keeps no state and takes a second
+// to shut down gracefully, then stops etcd gracefully, so that its data can
+// be kept as a snapshot.
 func (cp *ControlPlane) stopProcesses() error {
 	var errs []error
-	for _, p := range []*process{cp.apiserver, cp.etcd} {
-		if p != nil {
-			errs = append(errs, p.stop())
-		}
+	if cp.apiserver != nil {
+		errs = append(errs, cp.apiserver.stop(syscall.SIGKILL))
+	}
+	if cp.etcd != nil {
+		errs = append(errs, cp.etcd.stop(syscall.SIGTERM))
 	}
 	return errors.Join(errs...)
 }

@@ -86,6 +86,7 @@ func TestRBACIsEnforced(t *testing.T) {
 // TestKubeconfig checks that the written kubeconfig reaches the apiserver as
 // an admin.
 func TestKubeconfig(t *testing.T) {
+	cp.Require(t)
 	raw, err := clientcmd.LoadFromFile(cp.KubeconfigPath())
 	require.NoError(t, err)
 	assert.Equal(t, controlplane.DefaultContextName, raw.CurrentContext)

@@ -29,6 +29,15 @@
 // repository, and the Katib, training-operator and trainer CRDs from the Go
 // module cache. $TRELLIS_CRD_DIRS replaces that list.
 //
+// Installing the Argo and KServe CRDs (about 10 MB of schemas) costs an
+// apiserver on two cores far more than starting it, so when Options ask for
+// CRDs, Start installs them once into a throwaway control plane, keeps its
+// etcd data as a snapshot under <repo root>/.cache/controlplane (keyed by the
+// binaries, the extra apiserver flags and the CRD files' content; built by
+// one test binary at a time under a file lock; pruned after a week unused),
+// and seeds every later etcd from it. $TRELLIS_CONTROLPLANE_SNAPSHOTS=off or
+// Options.NoSnapshot installs the CRDs into every control plane instead.
+//
 // # Tests
 //
 // A test package starts one control plane per test binary in TestMain with
@@ -41,6 +50,15 @@
 //		os.Exit(controlplane.RunMain(m, controlplane.Options{WithDefaultCRDs: true},
 //			func(c *controlplane.ControlPlane) error { cp = c; return nil }))
 //	}
+//
+//	func TestApply(t *testing.T) {
+//		ns := cp.Namespace(t)
+//		client := dynamic.NewForConfigOrDie(cp.RESTConfig())
+//		...
+//	}
+//
+// The processes are killed if the test binary dies (Linux), so an aborted
+// run leaves at most a directory in $TMPDIR behind.
 //
 // # Detached control planes
 //

@@ -24,5 +24,5 @@ func pidRunsFrom(pid int, dir string) bool {
 	if err != nil {
 		return false
 	}
-	return bytes.Contains(cmdline, []byte(dir))
+	return bytes.Contains(cmdline, []byte(dir+string(os.PathSeparator)))
 }

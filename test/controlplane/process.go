@@ -72,13 +72,14 @@ func (p *process) alive() bool {
 	return pidAlive(p.pid)
 }
 
-// stop sends SIGTERM, waits up to stopGrace, then sends SIGKILL and waits
-// again. Stopping a process that has already exited is not an error.
-func (p *process) stop() error {
+// stop sends sig (SIGTERM for a graceful stop), waits up to stopGrace, then
+// sends SIGKILL and waits again. Stopping a process that has already exited
+// is not an error.
+func (p *process) stop(sig syscall.Signal) error {
 	if !p.alive() {
 		return nil
 	}
-	if err := p.signal(syscall.SIGTERM); err != nil {
+	if err := p.signal(sig); err != nil {
 		return err
 	}
 	if p.waitExit(stopGrace) {

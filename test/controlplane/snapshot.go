@@ -51,16 +51,32 @@ func ensureSnapshot(ctx context.Context, opts Options, bins Binaries, paths []st
 		return nil, err
 	}
 	dir := filepath.Join(root, key)
-	snap, err := loadSnapshot(dir)
-	if err == nil {
-		now := time.Now()
-		_ = os.Chtimes(dir, now, now) // mark it used, for pruning
-		return snap, nil
+	if snap, err := loadSnapshot(dir); !errors.Is(err, fs.ErrNotExist) {
+		return markUsed(snap, dir), err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("control-plane snapshot cache: %w", err)
+	}
+	unlock, err := lockFile(ctx, dir+".lock")
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	// Another test binary may have built it while this one waited.
+	if snap, err := loadSnapshot(dir); !errors.Is(err, fs.ErrNotExist) {
+		return markUsed(snap, dir), err
+	}
 	return buildSnapshot(ctx, opts, bins, paths, dir)
+}
+
+// markUsed refreshes the modification time of a snapshot, which pruning
+// goes by.
+func markUsed(snap *snapshot, dir string) *snapshot {
+	if snap != nil {
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now)
+	}
+	return snap
 }
 
 // snapshotRoot is <repo root>/.cache/controlplane, or a directory in the
@@ -123,9 +139,6 @@ func loadSnapshot(dir string) (*snapshot, error) {
 // racing for the same dir are harmless: the first rename wins.
 func buildSnapshot(ctx context.Context, opts Options, bins Binaries, paths []string, dir string) (*snapshot, error) {
 	root := filepath.Dir(dir)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("control-plane snapshot cache: %w", err)
-	}
 	pruneSnapshots(root, time.Now().Add(-snapshotMaxAge))
 	staging, err := os.MkdirTemp(root, ".building-")
 	if err != nil {
@@ -174,8 +187,8 @@ func pruneSnapshots(root string, before time.Time) {
 		return
 	}
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && e.IsDir() && info.ModTime().Before(before) {
-			_ = os.RemoveAll(filepath.Join(root, e.Name()))
+		if info, err := e.Info(); err == nil && info.ModTime().Before(before) {
+			_ = os.RemoveAll(filepath.Join(root, e.Name())) // snapshots, build leftovers, lock files
 		}
 	}
 }

@@ -3,8 +3,6 @@ package controlplane
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 )
@@ -60,7 +58,6 @@ func Load(dir string) (*ControlPlane, error) {
 		kubeconfig: filepath.Join(abs, "kubeconfig"),
 		etcd:       adopt("etcd", st.EtcdPID, st.EtcdLog, abs),
 		apiserver:  adopt("kube-apiserver", st.APIServerPID, st.APIServerLog, abs),
-		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if cp.restConfig, err = restConfigFromKubeconfig(cp.kubeconfig); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,11 +34,19 @@ const (
 // os.Exit. A control plane that does not start fails the whole binary, with
 // the reason on stderr.
 //
-// Progress goes to opts.Logger, or to stderr when it is nil; `go test` shows
-// it with -v or when the package fails.
+// With -short, RunMain starts nothing and does not call setup: the tests
+// run, and those that call Require or Namespace on the nil control plane
+// skip. Progress goes to opts.Logger, or to stderr when it is nil; `go test`
+// shows it with -v or when the package fails.
 func RunMain(m *testing.M, opts Options, setup func(*ControlPlane) error) int {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if !flag.Parsed() {
+		flag.Parse() // for testing.Short; TestMain runs before m.Run parses flags
+	}
+	if testing.Short() {
+		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultStartTimeout+crdWaitTimeout)
 	cp, err := Start(ctx, opts)
@@ -52,9 +61,11 @@ func RunMain(m *testing.M, opts Options, setup func(*ControlPlane) error) int {
 	} else {
 		code = m.Run()
 	}
+	begin := time.Now()
 	if err := cp.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "controlplane: stop: %v\n", err)
 	}
+	opts.Logger.Info("control plane stopped", "took", time.Since(begin).Round(time.Millisecond))
 	return code
 }
 
@@ -92,9 +103,11 @@ func (cp *ControlPlane) getClients() (*clients, error) {
 // Namespace creates a namespace for the calling test, named after it, and
 // returns its name. When the test ends, the objects in the namespace and
 // the namespace are deleted, best effort: without a controller-manager the
-// namespace itself stays Terminating.
+// namespace itself stays Terminating. Like Require, it skips the test when
+// cp is nil.
 func (cp *ControlPlane) Namespace(t testing.TB) string {
 	t.Helper()
+	cp.Require(t)
 	c, err := cp.getClients()
 	if err != nil {
 		t.Fatalf("controlplane: clients: %v", err)
@@ -113,6 +126,15 @@ func (cp *ControlPlane) Namespace(t testing.TB) string {
 }
 
 var deleteBackground = metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}
+
+// Require skips the calling test when there is no control plane, as under
+// -short (see RunMain). It is safe to call on a nil *ControlPlane.
+func (cp *ControlPlane) Require(t testing.TB) {
+	t.Helper()
+	if cp == nil {
+		t.Skip("needs a control plane, which RunMain does not start with -short")
+	}
+}
 
 var notDNSLabel = regexp.MustCompile(`[^a-z0-9]+`)
 
