@@ -1,0 +1,131 @@
+package daemon
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// MaxWebhookBody bounds the body of a webhook request; GitHub caps its
+// payloads at 25 MB, but a push or pull_request event trellis reads is far
+// smaller, and the body only triggers a poll.
+const MaxWebhookBody = 1 << 20
+
+// Event is what a verified webhook asks of the daemon.
+type Event struct {
+	// Kind is the GitHub event: "push" or "pull_request".
+	Kind string
+	// Ref is the pushed ref (push events).
+	Ref string
+	// PR is the pull request number (pull_request events).
+	PR int
+	// Action is the pull_request action (opened, synchronize, closed...).
+	Action string
+}
+
+// WebhookHandler verifies GitHub webhooks (X-Hub-Signature-256, HMAC-SHA256
+// of the body with the shared secret, compared in constant time before the
+// body is parsed) and passes each valid push or pull_request event to
+// trigger. Anything else is answered without side effects: a bad signature
+// 401, a body over MaxWebhookBody 413, other events 202 and ignored.
+type WebhookHandler struct {
+	Secret  []byte
+	Trigger func(Event)
+	Log     *slog.Logger
+}
+
+var _ http.Handler = (*WebhookHandler)(nil)
+
+func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if len(h.Secret) == 0 || !ValidSignature(h.Secret, body, r.Header.Get("X-Hub-Signature-256")) {
+		h.logger().Warn("webhook refused: invalid signature", "remote", r.RemoteAddr)
+		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	ev, ok := ParseEvent(r.Header.Get("X-GitHub-Event"), body)
+	if !ok {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	h.logger().Info("webhook accepted", "event", ev.Kind, "ref", ev.Ref, "pr", ev.PR, "action", ev.Action)
+	if h.Trigger != nil {
+		h.Trigger(ev)
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (h *WebhookHandler) logger() *slog.Logger {
+	if h.Log == nil {
+		return slog.Default()
+	}
+	return h.Log
+}
+
+// ValidSignature reports whether header is "sha256=" followed by the hex
+// HMAC-SHA256 of body under secret, compared in constant time.
+func ValidSignature(secret, body []byte, header string) bool {
+	hexSum, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSum)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// Sign returns the X-Hub-Signature-256 header value of body under secret.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// ParseEvent reads the fields trellis uses from a push or pull_request
+// payload; other events, and payloads that are not JSON objects, are not
+// events.
+func ParseEvent(kind string, body []byte) (Event, bool) {
+	switch kind {
+	case "push":
+		var p struct {
+			Ref string `json:"ref"`
+		}
+		if json.Unmarshal(body, &p) != nil {
+			return Event{}, false
+		}
+		return Event{Kind: kind, Ref: p.Ref}, true
+	case "pull_request":
+		var p struct {
+			Action string `json:"action"`
+			Number int    `json:"number"`
+		}
+		if json.Unmarshal(body, &p) != nil {
+			return Event{}, false
+		}
+		return Event{Kind: kind, PR: p.Number, Action: p.Action}, true
+	}
+	return Event{}, false
+}
