@@ -1,0 +1,199 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
+)
+
+// Snapshot is one poll of the source.
+type Snapshot struct {
+	// Revision is the commit (or "" for a plain directory that is not a
+	// Git work tree).
+	Revision string
+	// Dir holds the config repo at that revision.
+	Dir string
+	// Changed is false when the revision is the one of the previous poll.
+	Changed bool
+}
+
+// Source is polled for the config repo.
+type Source interface {
+	Poll(ctx context.Context) (Snapshot, error)
+}
+
+// Config configures a Daemon.
+type Config struct {
+	Source   Source
+	SourceID string
+	// Interval between polls and between drift corrections. Default 1m.
+	Interval time.Duration
+	// Connect returns the client of a cluster.
+	Connect func(render.Cluster) (*reconcile.Client, error)
+	// MaxConcurrentClusters bounds concurrent applies. Default 4.
+	MaxConcurrentClusters int
+	// MaxBackoff caps a failing cluster's retry delay. Default Interval.
+	MaxBackoff time.Duration
+	// StateDir holds the suspend files (see Suspended).
+	StateDir string
+	// AllowMassPrune is passed to every apply.
+	AllowMassPrune bool
+	Log            *slog.Logger
+	Metrics        *Metrics
+	// Applied, when set, is called after every apply of a cluster (success
+	// or not), from that cluster's worker.
+	Applied func(ctx context.Context, cs *reconcile.ChangeSet, err error)
+}
+
+// Daemon reconciles every cluster of a source.
+type Daemon struct {
+	cfg     Config
+	trigger chan struct{}
+	sem     chan struct{}
+
+	mu       sync.Mutex
+	current  *render.Result // the last revision that rendered
+	workers  map[string]*worker
+	rendered bool
+}
+
+// New returns a daemon; Run starts it.
+func New(cfg Config) *Daemon {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.MaxConcurrentClusters <= 0 {
+		cfg.MaxConcurrentClusters = 4
+	}
+	if cfg.MaxBackoff <= 0 || cfg.MaxBackoff > cfg.Interval {
+		cfg.MaxBackoff = cfg.Interval
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Daemon{
+		cfg:     cfg,
+		trigger: make(chan struct{}, 1),
+		sem:     make(chan struct{}, cfg.MaxConcurrentClusters),
+		workers: map[string]*worker{},
+	}
+}
+
+// Trigger asks for a poll now (a webhook). It never blocks.
+func (d *Daemon) Trigger() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports whether a revision has rendered, so that clusters are
+// being reconciled.
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rendered
+}
+
+// Run polls and reconciles until ctx ends, then waits for the workers to
+// finish the apply in hand.
+func (d *Daemon) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ticker := time.NewTicker(d.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		d.poll(ctx, &wg)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-d.trigger:
+		}
+	}
+}
+
+// poll fetches the source and, on a new revision, renders it and hands it
+// to the workers.
+func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
+	start := time.Now()
+	snap, err := d.cfg.Source.Poll(ctx)
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.PollDuration.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if d.cfg.Metrics != nil {
+			d.cfg.Metrics.PollErrors.Inc()
+		}
+		d.cfg.Log.Error("poll failed; the last revision stays in force", "error", err)
+		return
+	}
+	d.mu.Lock()
+	fresh := snap.Changed || d.current == nil
+	d.mu.Unlock()
+	if !fresh {
+		return
+	}
+	res, err := render.Dir(snap.Dir, render.Options{Revision: snap.Revision})
+	if err != nil {
+		d.renderFailed(snap, err)
+		return
+	}
+	d.cfg.Metrics.sourceRevision(snap.Revision, true)
+	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations))
+	d.publish(ctx, res, wg)
+}
+
+// renderFailed reports an invalid revision; nothing is applied.
+func (d *Daemon) renderFailed(snap Snapshot, err error) {
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.RenderErrors.Inc()
+	}
+	d.cfg.Metrics.sourceRevision(snap.Revision, false)
+	for _, p := range render.Problems(err, snap.Dir, render.Explain()) {
+		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", p.String())
+	}
+}
+
+// publish makes res the revision every worker applies, starting workers
+// for new clusters and stopping those of clusters no longer declared.
+func (d *Daemon) publish(ctx context.Context, res *render.Result, wg *sync.WaitGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.current, d.rendered = res, true
+	seen := map[string]bool{}
+	for i := range res.Clusters {
+		c := &res.Clusters[i]
+		seen[c.Name] = true
+		w, ok := d.workers[c.Name]
+		if !ok {
+			w = newWorker(d, c.Name)
+			d.workers[c.Name] = w
+			wctx, cancel := context.WithCancel(ctx)
+			w.cancel = cancel
+			wg.Add(1)
+			go func() { defer wg.Done(); w.run(wctx) }()
+		}
+		w.offer(c, res.Revision)
+	}
+	for name, w := range d.workers {
+		if !seen[name] {
+			// A cluster removed from Git is left as it is: trellis does not
+			// empty a cluster because its declaration went away.
+			d.cfg.Log.Warn("cluster no longer declared; it is not reconciled any more", "cluster", name)
+			w.cancel()
+			delete(d.workers, name)
+		}
+	}
+}
+
+// errSuspended marks an apply skipped by suspension.
+var errSuspended = errors.New("suspended")

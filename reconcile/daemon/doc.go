@@ -1,0 +1,27 @@
+// Package daemon is `trellis serve`: it polls a Git source and keeps every
+// cluster at the revision Git says, through network faults, restarts and
+// bad commits.
+//
+// # The loop
+//
+// Every interval, or at once when a verified webhook asks, the source is
+// polled. A new revision is loaded, validated and rendered once, whole: an
+// invalid revision is reported (path:line:col, in the log and the
+// trellis_render_errors_total metric) and the previous revision stays in
+// force until a later commit fixes it.
+//
+// # Clusters
+//
+// Each cluster has a worker of its own. It applies the newest rendered
+// revision as soon as there is one, and again every interval to correct
+// drift. A failed apply is retried with exponential backoff (capped at the
+// interval); one failing cluster never delays another. At most
+// MaxConcurrentClusters applies run at once.
+//
+// # Suspension and shutdown
+//
+// Files in the state directory suspend the source or one cluster (see
+// Suspended). On shutdown, workers finish the apply in hand: apply writes
+// its pending inventory before it touches any object, so even a process
+// killed mid-apply forgets nothing.
+package daemon

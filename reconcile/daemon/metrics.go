@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"trellis.dev/trellis/reconcile"
+)
+
+// Metrics are the daemon's Prometheus metrics.
+type Metrics struct {
+	ReconcileDuration *prometheus.HistogramVec
+	Reconciles        *prometheus.CounterVec
+	LastApplied       *prometheus.GaugeVec
+	Objects           *prometheus.CounterVec
+	PollDuration      prometheus.Histogram
+	PollErrors        prometheus.Counter
+	RenderErrors      prometheus.Counter
+	Revision          *prometheus.GaugeVec
+}
+
+// NewMetrics registers the daemon's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ReconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "trellis_reconcile_duration_seconds", Help: "Duration of one apply of a revision to a cluster.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}, []string{"cluster"}),
+		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trellis_reconcile_total", Help: "Applies to a cluster by result (success, failure, suspended).",
+		}, []string{"cluster", "result"}),
+		LastApplied: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trellis_last_applied_revision_info", Help: "1 for the revision last applied to a cluster with success.",
+		}, []string{"cluster", "revision"}),
+		Objects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trellis_objects_total", Help: "Objects handled by applies, by cluster and action.",
+		}, []string{"cluster", "action"}),
+		PollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trellis_poll_duration_seconds", Help: "Duration of one poll of the Git source.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		PollErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trellis_poll_errors_total", Help: "Polls of the Git source that failed.",
+		}),
+		RenderErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trellis_render_errors_total", Help: "Revisions that failed to validate or render; the previous revision stays in force.",
+		}),
+		Revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trellis_source_revision_info", Help: "1 for the source revision last fetched, with whether it rendered (valid=true|false).",
+		}, []string{"revision", "valid"}),
+	}
+	reg.MustRegister(m.ReconcileDuration, m.Reconciles, m.LastApplied, m.Objects, m.PollDuration, m.PollErrors, m.RenderErrors, m.Revision)
+	return m
+}
+
+// observe records one apply's change set.
+func (m *Metrics) observe(cluster, result string, cs *reconcile.ChangeSet) {
+	if m == nil {
+		return
+	}
+	m.Reconciles.WithLabelValues(cluster, result).Inc()
+	if cs == nil {
+		return
+	}
+	if !cs.Finished.IsZero() {
+		m.ReconcileDuration.WithLabelValues(cluster).Observe(cs.Finished.Sub(cs.Started).Seconds())
+	}
+	for _, a := range []reconcile.Action{reconcile.Created, reconcile.Configured, reconcile.Unchanged, reconcile.Pruned, reconcile.Failed, reconcile.Skipped} {
+		if n := cs.Count(a); n > 0 {
+			m.Objects.WithLabelValues(cluster, string(a)).Add(float64(n))
+		}
+	}
+	if result == resultSuccess {
+		m.LastApplied.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
+		m.LastApplied.WithLabelValues(cluster, cs.Revision).Set(1)
+	}
+}
+
+func (m *Metrics) sourceRevision(rev string, valid bool) {
+	if m == nil {
+		return
+	}
+	m.Revision.Reset()
+	v := "true"
+	if !valid {
+		v = "false"
+	}
+	m.Revision.WithLabelValues(rev, v).Set(1)
+}
