@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 
 include test/controlplane.mk
 
-.PHONY: all build test test-short bench lint fuzz demo demo-down clean
+.PHONY: all build test test-short bench lint fuzz demo clean
 
 all: build
 
@@ -38,10 +38,20 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./render/
 
-## demo: validate and render examples/ (the main job on an embedded default)
-demo: build
-	$(TRELLIS) validate examples
-	$(TRELLIS) render examples --out $(CURDIR)/.cache/demo/rendered
+## demo: start a local control plane with the upstream CRDs, apply examples/ to it, leave it running
+# examples/ declares two clusters, staging and prod, with the same namespaces;
+# one local control plane can only be one of them, so the demo applies
+# staging. Its spec.context (ml-staging) is not in the dev cluster's
+# kubeconfig, and one cluster is applied, so trellis uses the kubeconfig's
+# current context.
+demo: build devcluster-up
+	$(TRELLIS) apply examples --cluster staging --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig
+	@echo
+	@echo "examples/ (cluster staging) is applied to the local control plane, which keeps running:"
+	@echo "  kubeconfig:  $(DEVCLUSTER_DIR)/kubeconfig"
+	@echo "  look:        kubectl --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig get workflowtemplates,experiments,inferenceservices -A"
+	@echo "  again:       $(TRELLIS) apply examples --cluster staging --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig   (a no-op)"
+	@echo "  stop it:     make devcluster-down"
 
 clean:
 	rm -rf $(BIN) .cache/demo

@@ -85,6 +85,8 @@ func newRootCommand(s streams) *cobra.Command {
 	root.AddCommand(
 		newValidateCommand(s),
 		newRenderCommand(s),
+		newDiffCommand(s),
+		newApplyCommand(s),
 		newSchemaCommand(s),
 		newVersionCommand(s),
 	)

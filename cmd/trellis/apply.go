@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/source"
+)
+
+// requestTimeout bounds each request to a cluster, so that an unreachable
+// one fails instead of hanging.
+const requestTimeout = 30 * time.Second
+
+type applyOptions struct {
+	kubeconfig     string
+	context        string
+	cluster        string
+	revision       string
+	sourceID       string
+	dryRun         bool
+	allowMassPrune bool
+}
+
+func newApplyCommand(s streams) *cobra.Command {
+	var o applyOptions
+	cmd := &cobra.Command{
+		Use:   "apply DIR",
+		Short: "Apply a config repo to its clusters, pruning what was removed",
+		Long: `Render the config repo in DIR and make each cluster hold exactly its objects:
+server-side apply with field manager "trellis" (CRDs and Namespaces first),
+objects that did not change are not written, objects removed from the repo
+are pruned, and objects changed by hand are restored.
+
+Each cluster is reached through the kubeconfig context named by --context, else
+by the Cluster's spec.context, else by its name; when that context does not
+exist and one cluster is applied, the current context.
+
+Clusters are applied concurrently and independently: one that fails never
+blocks another. Each cluster's objects are printed as they are applied, one
+line per object, under a "cluster NAME" header, then a summary line.
+
+An inventory per source and cluster (a ConfigMap in trellis-system) remembers
+what was applied. Pruning every object of an inventory, or more than half of
+it when that is more than 10 objects, is refused unless --allow-mass-prune.
+
+Exit status: 0 when every cluster was applied, 1 when an object or a cluster
+failed (or the repo is invalid), 2 usage error.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd.Context(), args[0], o, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
+	f.StringVar(&o.cluster, "cluster", "", "apply only this cluster")
+	f.StringVar(&o.revision, "revision", "", "revision recorded on the objects (default: the Git commit checked out in DIR)")
+	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source; the inventory is per source and cluster")
+	f.BoolVar(&o.dryRun, "dry-run", false, "send every write as a server-side dry run: nothing is persisted")
+	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
+	return cmd
+}
+
+// runApply renders dir and applies each of its clusters concurrently.
+func runApply(ctx context.Context, dir string, o applyOptions, s streams) error {
+	rev := o.revision
+	if rev == "" {
+		var err error
+		if rev, err = source.LocalRevision(dir); err != nil {
+			return fmt.Errorf("%s: revision: %w", dir, err)
+		}
+	}
+	res, err := render.Dir(dir, render.Options{Revision: rev, Cluster: o.cluster})
+	if err != nil {
+		printProblems(s.err, err, dir)
+		return failed()
+	}
+	out := newBlocks(s.out, len(res.Clusters))
+	errs := make([]error, len(res.Clusters))
+	var wg sync.WaitGroup
+	for i, cluster := range res.Clusters {
+		wg.Go(func() {
+			defer out.finish(i)
+			errs[i] = applyCluster(ctx, cluster, rev, o, len(res.Clusters) == 1, func(line string) { out.printLine(i, line) })
+		})
+	}
+	wg.Wait()
+	ok := true
+	for _, err := range errs {
+		if err != nil {
+			fmt.Fprintln(s.err, "error:", err)
+			ok = false
+		}
+	}
+	if !ok {
+		return failed()
+	}
+	return nil
+}
+
+// applyCluster applies one cluster, printing a header, a line per object
+// and a summary. It returns an error when the cluster or an object failed.
+func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, single bool, printLine func(string)) error {
+	suffix := ""
+	if o.dryRun {
+		suffix = " (server dry run)"
+	}
+	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
+	if err != nil {
+		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
+		return err
+	}
+	printLine(fmt.Sprintf("cluster %s (context %s):", cluster.Name, kubeContext))
+	cfg.Timeout = requestTimeout
+	client, err := reconcile.NewClient(cfg)
+	if err != nil {
+		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
+		return fmt.Errorf("cluster %s: %w", cluster.Name, err)
+	}
+	cs, err := reconcile.Apply(ctx, client, cluster, reconcile.Options{
+		SourceID: o.sourceID, Revision: rev, DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune,
+		Progress: func(c reconcile.Change) { printLine(c.String() + suffix) },
+	})
+	summary := cs.Summary()
+	switch {
+	case err != nil && len(cs.Changes) == 0:
+		summary = "failed"
+	case err != nil:
+		summary += "; failed"
+	}
+	printLine(fmt.Sprintf("cluster %s: %s%s", cluster.Name, summary, suffix))
+	switch {
+	case err != nil:
+		return err
+	case cs.Failed():
+		return fmt.Errorf("cluster %s: %d of %d objects failed", cluster.Name, cs.Count(reconcile.Failed), len(cs.Changes))
+	}
+	return nil
+}
+
+// blocks prints the lines of several concurrent jobs as one block per
+// job, in job order, whatever order they finish in: the first unfinished
+// job's lines are printed as they come, the others' are held until the
+// jobs before them finish.
+type blocks struct {
+	mu   sync.Mutex
+	w    io.Writer
+	held []bytes.Buffer
+	done []bool
+	head int
+}
+
+func newBlocks(w io.Writer, n int) *blocks {
+	return &blocks{w: w, held: make([]bytes.Buffer, n), done: make([]bool, n)}
+}
+
+// printLine prints line as job i's.
+func (b *blocks) printLine(i int, line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i == b.head {
+		fmt.Fprintln(b.w, line)
+		return
+	}
+	fmt.Fprintln(&b.held[i], line)
+}
+
+// finish marks job i done and prints what the next jobs held.
+func (b *blocks) finish(i int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done[i] = true
+	for b.head < len(b.done) && b.done[b.head] {
+		b.head++
+		if b.head < len(b.held) {
+			_, _ = b.w.Write(b.held[b.head].Bytes())
+			b.held[b.head].Reset()
+		}
+	}
+}

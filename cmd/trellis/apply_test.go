@@ -1,0 +1,144 @@
+package main
+
+// Tests of `trellis apply` against real control planes: the one of
+// main_test.go, and a second one started here. The repo in
+// testdata/apply/repo declares clusters alpha and beta; __NS__ in it is
+// replaced by the test's namespace. Output is pinned by golden files in
+// testdata/apply (UPDATE=1 rewrites them), with the namespace and the
+// second apiserver's address replaced by placeholders.
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/test/controlplane"
+)
+
+// TestApplyCommandClusterDown applies two clusters, one of whose apiserver
+// is stopped: the other is still reconciled, the failure is reported and
+// the exit code is 1. Applying the live cluster again changes nothing.
+func TestApplyCommandClusterDown(t *testing.T) {
+	alpha := needControlPlane(t)
+	ns := alpha.Namespace(t)
+	beta, err := controlplane.Start(context.Background(), controlplane.Options{})
+	require.NoError(t, err)
+	kubeconfig := mergeKubeconfigs(t, map[string]string{"alpha": alpha.KubeconfigPath(), "beta": beta.KubeconfigPath()})
+	betaHost := hostOf(t, beta.RESTConfig().Host)
+	require.NoError(t, beta.Stop())
+
+	dir := applyRepo(t, ns)
+	golden := absolute(t, filepath.Join("testdata", "apply"))
+	placeholders := map[string]string{"$NS": ns, "$BETA": betaHost, "$KUBECONFIG": kubeconfig}
+	// The source id is fixed, for the inventory's name in the output: no
+	// other test applies these clusters to this control plane.
+	args := []string{"apply", "repo", "--kubeconfig", kubeconfig, "--revision", pinnedRevision, "--source-id", "cli-test"}
+	r := runCLI(t, dir, args, placeholders)
+	checkGolden(t, filepath.Join(golden, "cluster-down.golden"),
+		"trellis apply repo --kubeconfig $KUBECONFIG --revision "+pinnedRevision+" --source-id cli-test\n(beta's apiserver is stopped)", r)
+	assert.Equal(t, exitFailed, r.exit)
+
+	c, err := reconcile.NewClient(alpha.RESTConfig())
+	require.NoError(t, err)
+	ri, _, err := c.Resource(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, ns+"-alpha")
+	require.NoError(t, err)
+	_, err = ri.Get(context.Background(), "settings", metav1.GetOptions{})
+	require.NoError(t, err, "alpha was reconciled")
+
+	r = runCLI(t, dir, append(args, "--cluster", "alpha"), placeholders)
+	checkGolden(t, filepath.Join(golden, "noop.golden"),
+		"trellis apply repo --kubeconfig $KUBECONFIG --revision "+pinnedRevision+" --source-id cli-test --cluster alpha", r)
+	assert.Equal(t, exitOK, r.exit)
+}
+
+// TestApplyCommandDryRun persists nothing.
+func TestApplyCommandDryRun(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	dir := applyRepo(t, ns)
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+		"--revision", pinnedRevision, "--source-id", ns, "--dry-run"}, map[string]string{"$NS": ns})
+	assert.Equal(t, exitOK, r.exit, r.stderr)
+	assert.Contains(t, r.stdout, "namespace/$NS-alpha created (server dry run)\n")
+	assert.Contains(t, r.stdout, "cluster alpha: 4 created (server dry run)\n")
+	c, err := reconcile.NewClient(cp.RESTConfig())
+	require.NoError(t, err)
+	ri, _, err := c.Resource(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, "")
+	require.NoError(t, err)
+	_, err = ri.Get(context.Background(), ns+"-alpha", metav1.GetOptions{})
+	assert.Error(t, err, "nothing persisted")
+}
+
+// TestApplyCommandInvalidRepo prints the problems and applies nothing.
+func TestApplyCommandInvalidRepo(t *testing.T) {
+	dir := absolute(t, filepath.Join(invalidDir, "unknown-kind"))
+	r := runCLI(t, dir, []string{"apply", ".", "--kubeconfig", filepath.Join(t.TempDir(), "none")}, nil)
+	assert.Equal(t, exitFailed, r.exit)
+	assert.Empty(t, r.stdout)
+	assert.NotEmpty(t, r.stderr)
+}
+
+// applyRepo copies testdata/apply/repo into a temporary directory's repo/
+// with __NS__ replaced by ns, and returns the directory.
+func applyRepo(t *testing.T, ns string) string {
+	t.Helper()
+	dst := t.TempDir()
+	src := filepath.Join("testdata", "apply", "repo")
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dst, "repo", rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, []byte(strings.ReplaceAll(string(b), "__NS__", ns)), 0o644)
+	})
+	require.NoError(t, err)
+	return dst
+}
+
+// mergeKubeconfigs writes a kubeconfig whose context NAME is the current
+// context of the kubeconfig at paths[NAME].
+func mergeKubeconfigs(t *testing.T, paths map[string]string) string {
+	t.Helper()
+	merged := clientcmdapi.NewConfig()
+	for name, path := range paths {
+		cfg, err := clientcmd.LoadFromFile(path)
+		require.NoError(t, err)
+		ctx := cfg.Contexts[cfg.CurrentContext]
+		require.NotNil(t, ctx, path)
+		merged.Clusters[name] = cfg.Clusters[ctx.Cluster]
+		merged.AuthInfos[name] = cfg.AuthInfos[ctx.AuthInfo]
+		merged.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	}
+	out := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*merged, out))
+	return out
+}
+
+func hostOf(t *testing.T, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	return u.Host
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/source"
+)
+
+type diffOptions struct {
+	kubeconfig string
+	context    string
+	cluster    string
+	revision   string
+	color      string
+}
+
+func newDiffCommand(s streams) *cobra.Command {
+	var o diffOptions
+	cmd := &cobra.Command{
+		Use:   "diff DIR",
+		Short: "Show what apply would change in each cluster",
+		Long: `Render the config repo in DIR and show, per cluster and per object, what
+applying it would change: a unified diff from the live object to the result of
+a server-side dry-run apply. Secret values are never shown: a changed value
+shows as '<redacted: changed>'. A new revision alone is no change.
+
+Each cluster is reached through the kubeconfig context named by --context, else
+by the Cluster's spec.context, else by its name; when that context does not
+exist and one cluster is diffed, the current context.
+
+Exit status, as kubectl diff's: 0 no changes, 1 changes found, 2 usage error,
+3 an error (invalid repo, unreachable cluster, a refused dry run).`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			colour, err := useColor(o.color, s.out)
+			if err != nil {
+				return usageError{err}
+			}
+			return runDiff(cmd.Context(), args[0], o, s, colour)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
+	f.StringVar(&o.cluster, "cluster", "", "diff only this cluster")
+	f.StringVar(&o.revision, "revision", "", "revision of the objects (default: the Git commit checked out in DIR)")
+	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
+	return cmd
+}
+
+// runDiff renders dir and diffs each cluster; clusters are independent,
+// so one that fails does not hide the others.
+func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour bool) error {
+	rev := o.revision
+	if rev == "" {
+		var err error
+		if rev, err = source.LocalRevision(dir); err != nil {
+			return &exitError{code: exitUnknown, err: fmt.Errorf("%s: revision: %w", dir, err)}
+		}
+	}
+	res, err := render.Dir(dir, render.Options{Revision: rev, Cluster: o.cluster})
+	if err != nil {
+		printProblems(s.err, err, dir)
+		return &exitError{code: exitUnknown}
+	}
+	changed, errs := false, 0
+	for _, cluster := range res.Clusters {
+		c, err := diffCluster(ctx, cluster, o, len(res.Clusters) == 1, s, colour)
+		if err != nil {
+			fmt.Fprintln(s.err, "error:", err)
+			errs++
+		}
+		changed = changed || c
+	}
+	switch {
+	case errs > 0:
+		return &exitError{code: exitUnknown}
+	case changed:
+		return failed()
+	}
+	return nil
+}
+
+// diffCluster diffs one cluster, prints its changes and summary, and
+// reports whether anything would change. Objects whose dry run failed are
+// printed and make the error.
+func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, single bool, s streams, colour bool) (bool, error) {
+	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
+	if err != nil {
+		return false, err
+	}
+	client, err := reconcile.NewClient(cfg)
+	if err != nil {
+		return false, fmt.Errorf("cluster %s: %w", cluster.Name, err)
+	}
+	diffs, err := reconcile.Diff(ctx, client, cluster.Objects)
+	if err != nil {
+		return false, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)
+	}
+	// TODO(apply): show the objects the apply would prune, with
+	// reconcile.DiffPrune, once reconcile exports the inventory's answer
+	// (the refs an apply of these objects would delete, after its prune
+	// policy); today only Apply knows it, by applying.
+	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour)
+	fmt.Fprintf(s.err, "cluster %s: %s\n", cluster.Name, diffSummary(cs))
+	if n := cs.Count(reconcile.Failed); n > 0 {
+		return changed, fmt.Errorf("cluster %s: the dry run failed for %d of %d objects", cluster.Name, n, len(diffs))
+	}
+	return changed, nil
+}
+
+// printDiffs prints the diff of each changed object on out, under a
+// header naming the cluster, and each failure on err. It returns the
+// change set of the diffs and whether any object would change.
+func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.ObjectDiff, colour bool) (*reconcile.ChangeSet, bool) {
+	cs := &reconcile.ChangeSet{Cluster: cluster}
+	changed := false
+	for _, d := range diffs {
+		cs.Changes = append(cs.Changes, reconcile.Change{Object: d.Ref, Action: d.Action, Reason: d.Err})
+		if d.Action == reconcile.Failed {
+			fmt.Fprintf(s.err, "error: cluster %s: %s: %s\n", cluster, d.Ref, d.Err)
+			continue
+		}
+		if !d.Changed() {
+			continue
+		}
+		if !changed {
+			fmt.Fprintf(s.out, "# cluster %s (context %s)\n", cluster, kubeContext)
+			changed = true
+		}
+		if d.Note != "" {
+			fmt.Fprintf(s.out, "# %s: %s\n", d.Ref, d.Note)
+		}
+		writeUnified(s.out, d.Unified, colour)
+	}
+	return cs, changed
+}
+
+// diffSummary is the change set's summary, "no changes" when nothing
+// would be written.
+func diffSummary(cs *reconcile.ChangeSet) string {
+	if cs.Count(reconcile.Created)+cs.Count(reconcile.Configured)+cs.Count(reconcile.Pruned)+cs.Count(reconcile.Failed) == 0 {
+		return fmt.Sprintf("no changes (%s)", cs.Summary())
+	}
+	return cs.Summary()
+}
+
+// ANSI colours of a diff, as git's.
+const (
+	ansiReset = "\x1b[0m"
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiCyan  = "\x1b[36m"
+)
+
+// writeUnified writes a unified diff, coloured when asked: file headers
+// bold, hunk headers cyan, removed lines red, added lines green.
+func writeUnified(w io.Writer, unified string, colour bool) {
+	if !colour {
+		fmt.Fprint(w, unified)
+		return
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(unified, "\n") {
+		if line == "" {
+			continue
+		}
+		text, nl := strings.CutSuffix(line, "\n")
+		code := ""
+		switch {
+		case strings.HasPrefix(text, "---"), strings.HasPrefix(text, "+++"):
+			code = ansiBold
+		case strings.HasPrefix(text, "@@"):
+			code = ansiCyan
+		case strings.HasPrefix(text, "-"):
+			code = ansiRed
+		case strings.HasPrefix(text, "+"):
+			code = ansiGreen
+		}
+		if code != "" {
+			text = code + text + ansiReset
+		}
+		b.WriteString(text)
+		if nl {
+			b.WriteString("\n")
+		}
+	}
+	fmt.Fprint(w, b.String())
+}
+
+// useColor decides from --color whether to colour what goes to out: auto
+// colours a terminal, unless $NO_COLOR is set.
+func useColor(mode string, out io.Writer) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		if os.Getenv("NO_COLOR") != "" {
+			return false, nil
+		}
+		f, ok := out.(*os.File)
+		return ok && term.IsTerminal(int(f.Fd())), nil
+	default:
+		return false, fmt.Errorf("--color must be auto, always or never, not %q", mode)
+	}
+}
