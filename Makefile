@@ -28,6 +28,7 @@ test-short:
 ## bench: the benchmarks whose results the README reports
 bench: tools
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./render/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./reconcile/
 
 ## lint: vet and formatting
 lint:
