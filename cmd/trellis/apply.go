@@ -27,6 +27,8 @@ type applyOptions struct {
 	sourceID       string
 	dryRun         bool
 	allowMassPrune bool
+	wait           bool
+	timeout        time.Duration
 }
 
 func newApplyCommand(s streams) *cobra.Command {
@@ -47,6 +49,11 @@ Clusters are applied concurrently and independently: one that fails never
 blocks another. Each cluster's objects are printed as they are applied, one
 line per object, under a "cluster NAME" header, then a summary line.
 
+With --wait, trellis then waits up to --timeout for the applied objects to be
+ready: kstatus for ordinary objects; WorkflowTemplates and CronWorkflows when
+accepted; an InferenceService by its Ready condition. Runs (Workflows, Katib
+Experiments) are not waited for: they are followed by the daemon's lineage.
+
 An inventory per source and cluster (a ConfigMap in trellis-system) remembers
 what was applied. Pruning every object of an inventory, or more than half of
 it when that is more than 10 objects, is refused unless --allow-mass-prune.
@@ -66,6 +73,8 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source; the inventory is per source and cluster")
 	f.BoolVar(&o.dryRun, "dry-run", false, "send every write as a server-side dry run: nothing is persisted")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
+	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
 	return cmd
 }
 
@@ -142,7 +151,41 @@ func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o app
 		return err
 	case cs.Failed():
 		return fmt.Errorf("cluster %s: %d of %d objects failed", cluster.Name, cs.Count(reconcile.Failed), len(cs.Changes))
+	case o.wait && !o.dryRun:
+		return waitCluster(ctx, client, cluster, cs, o.timeout, printLine)
 	}
+	return nil
+}
+
+// waitCluster waits for the applied objects of cs, runs left out, to be
+// ready, printing each change of status.
+func waitCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluster, cs *reconcile.ChangeSet, timeout time.Duration, printLine func(string)) error {
+	runs := map[reconcile.ObjectRef]bool{}
+	for _, obj := range cluster.Objects {
+		if reconcile.IsRun(obj) {
+			runs[reconcile.RefOf(obj)] = true
+		}
+	}
+	var refs []reconcile.ObjectRef
+	for _, ch := range cs.Changes {
+		if (ch.Action == reconcile.Created || ch.Action == reconcile.Configured || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
+			refs = append(refs, ch.Object)
+		}
+	}
+	results, err := reconcile.Wait(ctx, c, refs, timeout, func(ref reconcile.ObjectRef, st reconcile.Status, msg string) {
+		printLine(fmt.Sprintf("%s %s %s", ref, st, msg))
+	})
+	notReady := 0
+	for _, r := range results {
+		if r.Status != reconcile.StatusCurrent {
+			notReady++
+		}
+	}
+	if err != nil || notReady > 0 {
+		printLine(fmt.Sprintf("cluster %s: %d of %d objects not ready", cluster.Name, notReady, len(refs)))
+		return fmt.Errorf("cluster %s: %d objects not ready: %v", cluster.Name, notReady, err)
+	}
+	printLine(fmt.Sprintf("cluster %s: %d objects ready", cluster.Name, len(refs)))
 	return nil
 }
 

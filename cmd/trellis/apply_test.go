@@ -142,3 +142,16 @@ func hostOf(t *testing.T, rawURL string) string {
 	require.NoError(t, err)
 	return u.Host
 }
+
+// TestApplyCommandWait applies with --wait: the objects of the repo
+// (namespace, quota, pipeline template, config) need no controller to be
+// ready, so the wait ends with every object ready.
+func TestApplyCommandWait(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	dir := applyRepo(t, ns)
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+		"--revision", pinnedRevision, "--source-id", ns, "--wait", "--timeout", "1m"}, map[string]string{"$NS": ns})
+	assert.Equal(t, exitOK, r.exit, r.stderr)
+	assert.Contains(t, r.stdout, "cluster alpha: 4 objects ready\n")
+}
