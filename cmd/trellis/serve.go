@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/source"
+)
+
+type serveOptions struct {
+	repo, ref, path   string
+	interval          time.Duration
+	kubeconfig        string
+	listen            string
+	webhookSecretFile string
+	stateDir          string
+	sourceID          string
+	logFormat         string
+	auth              source.Auth
+	verifyKeyFiles    []string
+	maxClusters       int
+	allowMassPrune    bool
+	leader            leaderOptions
+}
+
+func newServeCommand(s streams) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve --repo URL",
+		Short: "Keep every cluster at the revision a Git repository says",
+		Long: `Poll a config repo and reconcile every cluster it declares: each new revision
+is rendered once, then every cluster is applied independently and
+concurrently; drift is corrected every --interval even without a new commit;
+a failing cluster is retried with exponential backoff and never blocks
+another. An invalid revision is reported (path:line:col) and the previous one
+stays in force.
+
+HTTP on --listen: /healthz, /readyz, /metrics (Prometheus) and /hooks/github
+(push and pull_request webhooks, verified with the secret of
+--webhook-secret-file; a valid one triggers an immediate poll).
+
+Git credentials come from files or the environment (TRELLIS_GIT_TOKEN,
+TRELLIS_GIT_PASSWORD), never from flag values.
+
+Suspend without a redeploy: create STATE-DIR/suspend (everything) or
+STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.repo == "" {
+				return usageError{errors.New("--repo is required")}
+			}
+			return runServe(cmd.Context(), o, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "config repo: https://, ssh://, git@host:path, file:// URL or a local directory")
+	f.StringVar(&o.ref, "ref", "main", "branch, or branch:NAME, tag:NAME, semver:RANGE, commit:SHA")
+	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
+	f.DurationVar(&o.interval, "interval", time.Minute, "time between polls and drift corrections")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default: in-cluster, or $KUBECONFIG)")
+	f.StringVar(&o.listen, "listen", ":8080", "address of the HTTP server")
+	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (no file: /hooks/github refuses everything)")
+	f.StringVar(&o.stateDir, "state-dir", ".trellis-state", "directory for the Git cache and the suspend files; keep it across restarts")
+	f.StringVar(&o.sourceID, "source-id", "", "id of the source; the inventory is per source and cluster (default: derived from --repo and --path)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stdout: text or json")
+	f.StringVar(&o.auth.Username, "git-username", "", "user name for https")
+	f.StringVar(&o.auth.PasswordFile, "git-password-file", "", "file holding the https password")
+	f.StringVar(&o.auth.TokenFile, "git-token-file", "", "file holding an https token")
+	f.StringVar(&o.auth.SSHKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
+	f.StringVar(&o.auth.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh (required with ssh)")
+	f.StringArrayVar(&o.verifyKeyFiles, "verify-key-file", nil, "armored OpenPGP public key; when given, only commits signed by one of them are applied (repeatable)")
+	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
+	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
+	addLeaderFlags(f, &o.leader)
+	return cmd
+}
+
+// newLogger writes structured logs to w.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format must be text or json, not %q", format)}
+}
+
+func runServe(ctx context.Context, o serveOptions, s streams) error {
+	log, err := newLogger(s.out, o.logFormat)
+	if err != nil {
+		return err
+	}
+	src, err := newServeSource(o)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if o.sourceID == "" {
+		o.sourceID = defaultSourceID(o.repo, o.path)
+	}
+	conn := newConnector(o.kubeconfig)
+	d := daemon.New(daemon.Config{
+		Source: src, SourceID: o.sourceID, Interval: o.interval,
+		Connect: conn.connect,
+		Applied: func(_ context.Context, cs *reconcile.ChangeSet, err error) {
+			if err != nil {
+				conn.forget(cs.Cluster) // a cluster that comes back is discovered anew
+			}
+		},
+		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
+		Log: log, Metrics: daemon.NewMetrics(reg),
+	})
+	hook := &daemon.WebhookHandler{Log: log, Trigger: func(daemon.Event) { d.Trigger() }}
+	if o.webhookSecretFile != "" {
+		secret, err := os.ReadFile(o.webhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		hook.Secret = []byte(strings.TrimSpace(string(secret)))
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving", "listen", ln.Addr().String(), "repo", redactedURL(o.repo), "ref", o.ref, "interval", o.interval.String())
+	err = runLeading(ctx, o.leader, o.kubeconfig, log, d.Run)
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	log.Info("stopped")
+	return err
+}
+
+// defaultSourceID names the inventory of a source after its URL and path,
+// so that two daemons of two repos never prune each other's objects.
+func defaultSourceID(repo, path string) string {
+	id := strings.TrimSuffix(redactedURL(repo), ".git")
+	if i := strings.LastIndex(id, "/"); i >= 0 {
+		id = id[i+1:]
+	}
+	if path != "" && path != "." {
+		id += "-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
+	}
+	return id
+}
+
+// redactedURL drops any user info from a URL for logs.
+func redactedURL(raw string) string {
+	if at := strings.Index(raw, "@"); at >= 0 {
+		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
+			return raw[:scheme+3] + raw[at+1:]
+		}
+	}
+	return raw
+}
+
+// connector makes and keeps one client per cluster, so that discovery and
+// OpenAPI schemas are fetched once, not at every apply.
+type connector struct {
+	kubeconfig string
+	mu         sync.Mutex
+	clients    map[string]*reconcile.Client
+}
+
+func newConnector(kubeconfig string) *connector {
+	return &connector{kubeconfig: kubeconfig, clients: map[string]*reconcile.Client{}}
+}
+
+// forget drops the client of a cluster.
+func (c *connector) forget(cluster string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.clients {
+		if strings.HasPrefix(key, cluster+"\x00") {
+			delete(c.clients, key)
+		}
+	}
+}
+
+func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := cluster.Name + "\x00" + cluster.Spec.Context
+	if cl, ok := c.clients[key]; ok {
+		return cl, nil
+	}
+	cfg, _, err := kubeConfigFor(c.kubeconfig, "", cluster, false)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = requestTimeout
+	cl, err := reconcile.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.clients[key] = cl
+	return cl, nil
+}
