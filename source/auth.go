@@ -10,7 +10,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"golang.org/x/crypto/ssh"
 )
 
 // Environment variables that hold secrets when no file is given.
@@ -162,12 +161,10 @@ func (a Auth) ssh(rawURL string) (credentials, error) {
 	if ep.Port != 0 {
 		port = fmt.Sprint(ep.Port)
 	}
-	method := &sshAuth{
-		PublicKeys: keys,
-		callback:   db.HostKeyCallback(),
-		algorithms: db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, port)),
-	}
-	return credentials{method: method, secrets: nonEmpty(passphrase)}, nil
+	// Both set, so go-git never falls back to the default known_hosts files.
+	keys.HostKeyCallback = db.HostKeyCallback()
+	keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, port))
+	return credentials{method: keys, secrets: nonEmpty(passphrase)}, nil
 }
 
 func nonEmpty(s ...string) []string {
@@ -178,26 +175,4 @@ func nonEmpty(s ...string) []string {
 		}
 	}
 	return out
-}
-
-// sshAuth is public-key auth whose host key is checked against one
-// known_hosts file, offering the host key algorithms that file lists for
-// the host (go-git only does that for its default files).
-type sshAuth struct {
-	*gitssh.PublicKeys
-	callback   ssh.HostKeyCallback
-	algorithms []string
-}
-
-var _ gitssh.AuthMethod = (*sshAuth)(nil)
-
-// ClientConfig is the key's client config with the known_hosts checks.
-func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
-	cfg, err := a.PublicKeys.ClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	cfg.HostKeyCallback = a.callback
-	cfg.HostKeyAlgorithms = a.algorithms
-	return cfg, nil
 }

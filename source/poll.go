@@ -74,12 +74,16 @@ func New(spec Spec) (*Source, error) {
 		s.spec.Timeout = DefaultTimeout
 	}
 	if s.kind == kindDir {
-		return s, s.initDir()
+		err = s.initDir()
+	} else if _, err = spec.Auth.credentials(s.kind, spec.URL); err != nil {
+		err = s.errorf("auth: %w", err)
+	} else {
+		err = s.initCache()
 	}
-	if _, err := spec.Auth.credentials(s.kind, spec.URL); err != nil {
-		return nil, s.errorf("auth: %w", err)
+	if err != nil {
+		return nil, err
 	}
-	return s, s.initCache()
+	return s, nil
 }
 
 // initCache picks the cache directory of this URL.

@@ -2,10 +2,13 @@ package source
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,4 +162,65 @@ func TestSourcesDoNotShareACheckoutCache(t *testing.T) {
 	assert.NotEqual(t, filepath.Dir(filepath.Dir(a.Dir)), filepath.Dir(filepath.Dir(b.Dir)))
 	assert.Equal(t, "a: 1\n", readFile(t, a.Dir, "a.yaml"))
 	assert.Equal(t, "other\n", readFile(t, b.Dir, "a.yaml"))
+}
+
+func TestPollIsBoundedByTimeout(t *testing.T) {
+	// A server that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+
+	url := "http://" + ln.Addr().String() + "/config.git"
+	s := mustNew(t, Spec{URL: url, CacheDir: t.TempDir(), Timeout: 200 * time.Millisecond})
+	start := time.Now()
+	_, err = s.Poll(context.Background())
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.True(t, strings.HasPrefix(err.Error(), url+": "), err.Error())
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestConcurrentPolls(t *testing.T) {
+	r := newRemote(t, gitserver.Options{})
+	sha := r.commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	s := mustNew(t, r.spec(t))
+	var wg sync.WaitGroup
+	changed := make(chan bool, 4)
+	for range 4 {
+		wg.Go(func() {
+			rev, err := s.Poll(context.Background())
+			assert.NoError(t, err)
+			assert.Equal(t, sha, rev.Commit)
+			changed <- rev.Changed
+		})
+	}
+	wg.Wait()
+	close(changed)
+	n := 0
+	for c := range changed {
+		if c {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "exactly one poll saw the change")
 }

@@ -132,7 +132,7 @@ func TestPick(t *testing.T) {
 		{ref: Ref{Branch: "main"}, name: "refs/heads/main", commit: h('1')},
 		{ref: Ref{Tag: "v1.0.0"}, name: "refs/tags/v1.0.0", commit: h('2')},
 		{ref: Ref{Tag: "v1.1.0"}, name: "refs/tags/v1.1.0", commit: h('4')}, // peeled
-		{ref: Ref{SemVer: "~1"}, name: "refs/tags/1.1.0", commit: h('5')}, // v1.1.0 == 1.1.0: by name
+		{ref: Ref{SemVer: "~1"}, name: "refs/tags/1.1.0", commit: h('5')},   // v1.1.0 == 1.1.0: by name
 		{ref: Ref{SemVer: ">=1.0.0-0 <2.0.0"}, name: "refs/tags/v1.5.0-rc.1", commit: h('7')},
 		{ref: Ref{SemVer: "^2"}, name: "refs/tags/v2.0.0", commit: h('6')},
 		{ref: Ref{SemVer: ">2"}, wantErr: "no tag matches"},
