@@ -154,12 +154,12 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 
 // renderFailed reports an invalid revision; nothing is applied.
 func (d *Daemon) renderFailed(snap Snapshot, err error) {
-	if d.cfg.Metrics != nil {
-		d.cfg.Metrics.RenderErrors.Inc()
-	}
-	d.cfg.Metrics.sourceRevision(snap.Revision, false)
 	for _, p := range render.Problems(err, snap.Dir, render.Explain()) {
 		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", p.String())
+	}
+	d.cfg.Metrics.sourceRevision(snap.Revision, false)
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.RenderErrors.Inc()
 	}
 }
 
