@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/test/gitserver"
+)
+
+// TestServeKilledMidApply kills `trellis serve` (SIGKILL) while it applies a
+// revision of 200 ConfigMaps, restarts it, and checks that it converges
+// and that its inventory forgot nothing: every object it created before
+// the kill was in the inventory at the moment of the kill.
+func TestServeKilledMidApply(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	bin := buildTrellis(t)
+	git := gitserver.Start(t, gitserver.Options{})
+	url := git.NewRepo(t, "config")
+	files := map[string]string{"cluster.yaml": fmt.Sprintf(
+		"apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev}\nspec: {context: trellis-test, namespaces: {%s-t: {}}}\n", ns)}
+	var cms strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&cms, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%03d, namespace: %s-t}\ndata: {i: \"%d\"}\n", i, ns, i)
+	}
+	files["clusters/dev/cms.yaml"] = cms.String()
+	git.Commit(t, url, files, "200 config maps")
+
+	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
+	require.NoError(t, err)
+	ctx := context.Background()
+	count := func() int {
+		l, err := kube.CoreV1().ConfigMaps(ns+"-t").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		return len(l.Items)
+	}
+	state := t.TempDir()
+	args := []string{"serve", "--repo", url, "--kubeconfig", cp.KubeconfigPath(), "--interval", "1h",
+		"--listen", "127.0.0.1:0", "--state-dir", state, "--source-id", ns}
+
+	first := startServe(t, bin, args)
+	require.Eventually(t, func() bool { return count() > 0 }, time.Minute, 5*time.Millisecond)
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+
+	live := count()
+	inv := inventoryKeys(t, kube, ns)
+	l, err := kube.CoreV1().ConfigMaps(ns+"-t").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, cm := range l.Items {
+		require.Contains(t, inv, "_"+cm.Name+"_", "created before the kill but not in the inventory")
+	}
+	t.Logf("killed with %d of 200 ConfigMaps applied", live)
+
+	second := startServe(t, bin, args)
+	defer func() { _ = second.Process.Kill(); _ = second.Wait() }()
+	require.Eventually(t, func() bool { return count() == 200 }, 2*time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Count(inventoryKeys(t, kube, ns), "_ConfigMap") == 200 }, time.Minute, 20*time.Millisecond)
+}
+
+// inventoryKeys returns the keys of the source's inventory ConfigMap,
+// joined by spaces.
+func inventoryKeys(t *testing.T, kube kubernetes.Interface, sourceID string) string {
+	t.Helper()
+	l, err := kube.CoreV1().ConfigMaps(reconcile.InventoryNamespace).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var keys []string
+	for _, cm := range l.Items {
+		if cm.Annotations[reconcile.AnnotationInventory] == sourceID+"/dev" {
+			keys = append(keys, dataKeys(cm)...)
+		}
+	}
+	return strings.Join(keys, " ")
+}
+
+func dataKeys(cm corev1.ConfigMap) []string {
+	var keys []string
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// startServe starts the trellis binary and waits until it serves.
+func startServe(t *testing.T, bin string, args []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	serving := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(out)
+		once := false
+		for s.Scan() {
+			if !once && strings.Contains(s.Text(), "msg=serving") {
+				once = true
+				close(serving)
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-serving:
+	case <-time.After(time.Minute):
+		t.Fatal("trellis serve did not start")
+	}
+	return cmd
+}
+
+// buildTrellis builds the trellis binary once per test binary.
+func buildTrellis(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "trellis")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run(), "go build")
+	return bin
+}
