@@ -59,8 +59,8 @@ func newHarness(t *testing.T, interval time.Duration) *harness {
 		Source: adapter{src}, SourceID: ns, Interval: interval,
 		Connect:  func(render.Cluster) (*reconcile.Client, error) { return c, nil },
 		StateDir: t.TempDir(), Metrics: h.metrics,
-		Log:      slog.New(slog.NewTextHandler(h.logs, nil)),
-		Applied:  func(_ context.Context, cs *reconcile.ChangeSet, _ error) { h.applied <- cs },
+		Log:     slog.New(slog.NewTextHandler(h.logs, nil)),
+		Applied: func(_ context.Context, cs *reconcile.ChangeSet, _ error) { h.applied <- cs },
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
