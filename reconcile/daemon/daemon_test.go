@@ -29,7 +29,7 @@ import (
 // harness runs a daemon over a repo of the loopback Git server, applying to
 // the test control plane.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	git     *gitserver.Server
 	url     string
 	ns      string // the tenant namespace the repo declares
@@ -40,7 +40,7 @@ type harness struct {
 	client  *reconcile.Client
 }
 
-func newHarness(t *testing.T, interval time.Duration) *harness {
+func newHarness(t testing.TB, interval time.Duration) *harness {
 	ns := cp.Namespace(t) + "-t"
 	h := &harness{t: t, git: gitserver.Start(t, gitserver.Options{Username: "u", Password: "p"}), ns: ns,
 		applied: make(chan *reconcile.ChangeSet, 64), logs: &syncBuffer{}}
@@ -208,7 +208,7 @@ func TestDaemonRemoteDown(t *testing.T) {
 	assert.EqualValues(t, 5, h.maxReplicas())
 }
 
-func postHook(t *testing.T, url string, body []byte, signature string) int {
+func postHook(t testing.TB, url string, body []byte, signature string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+"/hooks/github", bytes.NewReader(body))
 	require.NoError(t, err)
