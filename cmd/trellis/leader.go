@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,7 +39,7 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	id, _ := os.Hostname()
+	id := leaderIdentity()
 	lock, err := resourcelock.NewFromKubeconfig(resourcelock.LeasesResourceLock, o.namespace, o.name,
 		resourcelock.ResourceLockConfig{Identity: id}, cfg, 10*time.Second)
 	if err != nil {
@@ -72,4 +74,14 @@ func homeConfig(kubeconfig string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+}
+
+// leaderIdentity names this replica in the Lease: its host name (the pod's
+// name in-cluster) and a random suffix, unique even for two replicas on
+// one host.
+func leaderIdentity() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "_" + hex.EncodeToString(b[:])
 }

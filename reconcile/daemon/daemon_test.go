@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -245,4 +246,26 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestDaemonSuspend: a suspend file for the cluster stops applies of new
+// revisions; removing it resumes them.
+func TestDaemonSuspend(t *testing.T) {
+	h := newHarness(t, time.Hour)
+	require.False(t, h.next().Failed())
+	suspend := filepath.Join(h.d.cfg.StateDir, SuspendFile+"-dev")
+	writeFile(t, suspend, "")
+	h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(6)}, "while suspended")
+	h.d.Trigger()
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(h.metrics.Reconciles.WithLabelValues("dev", resultSuspended)) >= 1
+	}, time.Minute, 20*time.Millisecond)
+	assert.EqualValues(t, 1, h.maxReplicas(), "nothing applied while suspended")
+
+	require.NoError(t, os.Remove(suspend))
+	rev := h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(7)}, "resumed")
+	h.d.Trigger()
+	cs := h.waitRevision(rev)
+	require.False(t, cs.Failed(), cs.Error)
+	assert.EqualValues(t, 7, h.maxReplicas())
 }
