@@ -90,6 +90,7 @@ func newRootCommand(s streams) *cobra.Command {
 		newServeCommand(s),
 		newSchemaCommand(s),
 		newVersionCommand(s),
+		newLineageCommand(s),
 	)
 	return root
 }

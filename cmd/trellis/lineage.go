@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/spf13/cobra"
+
+	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/source"
+)
+
+// lineageFlags are the flags every lineage command shares.
+type lineageFlags struct {
+	repo, branch, cluster, username string
+}
+
+func (f *lineageFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.repo, "repo", "", "config repo: a URL or a local directory (required)")
+	cmd.Flags().StringVar(&f.branch, "branch", lineage.DefaultBranch, "lineage branch")
+	cmd.Flags().StringVar(&f.username, "username", "", "username for https, with the token in $"+source.EnvToken)
+}
+
+// check refuses a missing --repo, as a usage error.
+func (f *lineageFlags) check() error {
+	if f.repo == "" {
+		return usageError{fmt.Errorf("--repo is required: the config repo's URL or a local directory")}
+	}
+	return nil
+}
+
+// auth is basic auth with $TRELLIS_GIT_TOKEN, when it is set.
+func (f *lineageFlags) auth() transport.AuthMethod {
+	token := strings.TrimSpace(os.Getenv(source.EnvToken))
+	if token == "" {
+		return nil
+	}
+	user := f.username
+	if user == "" {
+		user = "x-access-token"
+	}
+	return &githttp.BasicAuth{Username: user, Password: token}
+}
+
+func (f *lineageFlags) open(cmd *cobra.Command) (*lineage.Store, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return lineage.Open(cmd.Context(), f.repo, f.branch, f.auth())
+}
+
+func newLineageCommand(s streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lineage",
+		Short: "List, show and trace the lineage records on the lineage branch",
+		Long: "Every run of trellis commits a lineage record and its log to the lineage branch\n" +
+			"of the config repo (default " + lineage.DefaultBranch + "). These commands read them.",
+	}
+	cmd.AddCommand(newLineageListCommand(s), newLineageShowCommand(s), newLineageTraceCommand(s))
+	return cmd
+}
+
+func newLineageListCommand(s streams) *cobra.Command {
+	var f lineageFlags
+	var limit int
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: want json or nothing", output)}
+			}
+			st, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			recs, err := st.Records()
+			if err != nil {
+				return err
+			}
+			recs = filterRecords(recs, f.cluster, limit)
+			if output == "json" {
+				return writeJSON(s.out, recs)
+			}
+			return writeRunTable(s.out, recs)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.cluster, "cluster", "", "only runs of this cluster")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many runs (0: all)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json (default: a table)")
+	return cmd
+}
+
+func filterRecords(recs []lineage.Record, cluster string, limit int) []lineage.Record {
+	out := []lineage.Record{}
+	for _, r := range recs {
+		if cluster != "" && r.Cluster != cluster {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func writeRunTable(w io.Writer, recs []lineage.Record) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN ID\tCLUSTER\tREVISION\tRESULT\tOBJECTS CHANGED")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.RunID, r.Cluster, lineage.ShortRevision(r.Source.Revision), r.Result, r.Changed())
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newLineageShowCommand(s streams) *cobra.Command {
+	var f lineageFlags
+	var withLog bool
+	cmd := &cobra.Command{
+		Use:   "show RUN-ID",
+		Short: "Print a run's record (or its log, with --log)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			if withLog {
+				log, err := st.Log(args[0])
+				if err != nil {
+					return err
+				}
+				_, err = s.out.Write(log)
+				return err
+			}
+			rec, err := st.Record(args[0])
+			if err != nil {
+				return err
+			}
+			return writeJSON(s.out, rec)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&withLog, "log", false, "print the run's log instead of its record")
+	return cmd
+}
+
+func newLineageTraceCommand(s streams) *cobra.Command {
+	var f lineageFlags
+	var endpoint string
+	cmd := &cobra.Command{
+		Use:   "trace --endpoint NAME",
+		Short: "Which commit and which pipeline run produced the model an endpoint serves",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if endpoint == "" {
+				return usageError{fmt.Errorf("--endpoint is required")}
+			}
+			st, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			recs, err := st.Records()
+			if err != nil {
+				return err
+			}
+			chain, err := lineage.Trace(recs, endpoint, f.cluster)
+			if err != nil {
+				return err
+			}
+			writeChain(s.out, chain)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.cluster, "cluster", "", "the endpoint's cluster (default: any)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the Endpoint's (InferenceService's) name (required)")
+	return cmd
+}
+
+// writeChain prints a trace, one link a paragraph.
+func writeChain(w io.Writer, c lineage.Chain) {
+	e := c.Serving
+	fmt.Fprintf(w, "endpoint   %s/%s/%s (InferenceService, %s)\n", c.Endpoint.Cluster, e.Namespace, e.Name, e.Phase)
+	if e.URL != "" {
+		fmt.Fprintf(w, "  url      %s\n", e.URL)
+	}
+	fmt.Fprintf(w, "  recorded run %s at revision %s\n", c.Endpoint.RunID, lineage.ShortRevision(c.Endpoint.Source.Revision))
+	fmt.Fprintf(w, "model      %s\n", c.ModelURI)
+	if c.Pin != nil {
+		fmt.Fprintf(w, "  pinned to %s/%s/%s of run %s\n", c.Pin.Pipeline, c.Pin.Step, c.Pin.Artifact, c.Pin.Run)
+	}
+	if c.Producer == nil {
+		fmt.Fprintln(w, "produced by: no recorded pipeline run has this output")
+		return
+	}
+	p := c.Producer
+	fmt.Fprintf(w, "produced by Workflow %s/%s (%s, %s", p.Namespace, p.Name, p.RunOf, p.Phase)
+	if p.Finished != nil {
+		fmt.Fprintf(w, ", finished %s", p.Finished.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, ")\n  output   %s/%s\n", c.Output.Step, c.Output.Name)
+	r := c.Creator
+	fmt.Fprintf(w, "created by run %s\n", r.RunID)
+	fmt.Fprintf(w, "  commit   %s\n", r.Source.Revision)
+	if r.Source.Author != "" {
+		fmt.Fprintf(w, "  author   %s\n", r.Source.Author)
+	}
+	if r.Source.Message != "" {
+		fmt.Fprintf(w, "  message  %s\n", firstLine(r.Source.Message))
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

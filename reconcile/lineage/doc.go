@@ -1,0 +1,43 @@
+// Package lineage records what each run of trellis did and writes it back
+// to Git.
+//
+// # Records
+//
+// A run is one revision applied to one cluster (by the daemon or by a
+// one-shot apply) or one pull-request check. Its Record is JSON with a
+// schemaVersion: the source (URL without credentials, ref, revision,
+// author, message), the cluster, start and end, the result, every
+// declaration and every object with its action and content hash, the run
+// objects it followed (Workflow runs, Katib Experiments, InferenceServices)
+// with their phases and outputs, the models it pinned, and its errors.
+//
+// # Teed logs
+//
+// NewRun returns a Run whose Logger writes every log record, at the same
+// moment, to the caller's handler (standard output) and to the run's own
+// log, as tee does. The run log is text, bounded in size, and redacted
+// like everything else.
+//
+// # Redaction
+//
+// Every string of a record and every log attribute goes through a
+// reconcile.Redactor before it is written anywhere. SecretValues gives the
+// literal values of the Secrets a run applied, so that the Redactor hides
+// them too.
+//
+// # Write-back
+//
+// A Writer keeps records on disk (STATE/pending/<run-id>/) until they are
+// pushed, so that a restart loses nothing, and pushes each as one commit on
+// the lineage branch (default trellis/lineage, created as an orphan):
+// runs/<YYYY-MM-DD>/<run-id>/run.json and run.log. A rejected push is
+// fetched, the commits re-made on the new tip and pushed again with
+// bounded exponential backoff: never a force push, never a lost record.
+//
+// # Reading
+//
+// Open reads the records of a lineage branch (from a URL, or a local
+// repository), and Trace walks them from an endpoint to the model it
+// serves, the pipeline run that produced it and the revision that created
+// that run.
+package lineage

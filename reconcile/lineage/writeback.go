@@ -1,0 +1,308 @@
+package lineage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"trellis.dev/trellis/reconcile"
+)
+
+// DefaultBranch is the lineage branch of the config repo.
+const DefaultBranch = "trellis/lineage"
+
+// remoteName is the remote of the Writer's repository.
+const remoteName = "origin"
+
+// Backoff bounds the retries of a push: Attempts tries, waiting Initial,
+// then twice as long each time up to Max, with jitter.
+type Backoff struct {
+	Initial, Max time.Duration
+	Attempts     int
+}
+
+// DefaultBackoff is used when Writer.Backoff is zero.
+var DefaultBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Attempts: 10}
+
+// Writer keeps lineage records on disk until they are pushed, and pushes
+// each as one commit on the lineage branch. It keeps a bare repository in
+// StateDir/lineage.git, so that each push fetches only what other writers
+// added. One Writer per StateDir; its methods are safe for concurrent use.
+type Writer struct {
+	// RepoURL is the config repo (any URL go-git pushes to, or a path).
+	RepoURL string
+	// Auth is the credentials for RepoURL (nil: none).
+	Auth transport.AuthMethod
+	// Branch is the lineage branch (default DefaultBranch).
+	Branch string
+	// AuthorName and AuthorEmail sign the commits (default trellis,
+	// trellis@trellis.dev).
+	AuthorName, AuthorEmail string
+	// StateDir holds pending records and the repository.
+	StateDir string
+	// Redactor, when set, redacts records and logs again as they are
+	// queued.
+	Redactor *reconcile.Redactor
+	Backoff  Backoff
+	// Log receives the Writer's own logs (nil: discarded).
+	Log *slog.Logger
+	// Now is the clock of commit times (default time.Now).
+	Now func() time.Time
+
+	mu sync.Mutex
+	// beforePush, in tests, runs between the fetch and the push.
+	beforePush func()
+}
+
+// Enqueue writes the record and its log to STATE/pending/<run-id>/,
+// atomically, where they stay until Flush pushed them.
+func (w *Writer) Enqueue(rec Record, log []byte) error {
+	if err := validRunID(rec.RunID); err != nil {
+		return err
+	}
+	if w.Redactor != nil {
+		var err error
+		if rec, err = rec.Redacted(w.Redactor); err != nil {
+			return err
+		}
+		log = []byte(w.Redactor.Redact(string(log)))
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	return writePending(w.StateDir, rec, data, log)
+}
+
+// Pending is the number of records waiting to be pushed.
+func (w *Writer) Pending() (int, error) {
+	runs, err := readPending(w.StateDir)
+	return len(runs), err
+}
+
+// Flush pushes every pending record, one commit each, in run-id order. A
+// rejected push is fetched, re-made on the new tip and retried with
+// backoff; records leave the disk only once their push succeeded. It
+// returns an error when the attempts ran out or ctx ended; the records
+// then stay pending for the next Flush.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	runs, rerr := readPending(w.StateDir)
+	if len(runs) == 0 {
+		return rerr
+	}
+	repo, err := w.open()
+	if err != nil {
+		return errors.Join(rerr, err)
+	}
+	b := w.backoff()
+	delay := b.Initial
+	for attempt := 1; ; attempt++ {
+		err = w.pushOnce(ctx, repo, runs)
+		if err == nil {
+			return errors.Join(rerr, removeAll(runs))
+		}
+		if attempt >= b.Attempts || ctx.Err() != nil {
+			break
+		}
+		w.logger().Info("lineage push retried", "attempt", attempt, "error", err)
+		if werr := wait(ctx, jitter(delay)); werr != nil {
+			err = werr
+			break
+		}
+		delay = min(2*delay, b.Max)
+	}
+	return errors.Join(rerr, fmt.Errorf("lineage branch %s of %s: %d records stay pending: %w",
+		w.branch(), StripCredentials(w.RepoURL), len(runs), err))
+}
+
+// pushOnce fetches the branch, commits the runs not yet on it on top and
+// pushes without force.
+func (w *Writer) pushOnce(ctx context.Context, repo *git.Repository, runs []pendingRun) error {
+	tip, err := w.fetch(ctx, repo)
+	if err != nil {
+		return err
+	}
+	pushed, err := onBranch(repo, tip, runs)
+	if err != nil {
+		return err
+	}
+	head := tip
+	for _, p := range runs {
+		if pushed[p.record.RunID] {
+			continue // pushed before a crash or a lost reply
+		}
+		if head, err = commitRun(repo.Storer, head, p, w.signature()); err != nil {
+			return err
+		}
+	}
+	if head == tip {
+		return nil
+	}
+	if w.beforePush != nil {
+		w.beforePush()
+	}
+	local := plumbing.NewBranchReferenceName(w.branch())
+	if err := repo.Storer.SetReference(plumbing.NewHashReference(local, head)); err != nil {
+		return fmt.Errorf("branch %s: %w", w.branch(), err)
+	}
+	err = repo.PushContext(ctx, &git.PushOptions{
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{config.RefSpec(local + ":" + local)},
+		Auth:       w.Auth,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return fmt.Errorf("push: %w", err)
+	}
+	w.logger().Info("lineage pushed", "branch", w.branch(), "commit", head.String(), "records", len(runs)-len(pushed))
+	return nil
+}
+
+// fetch updates the remote-tracking branch and returns its tip; zero when
+// the branch (or the whole repository) does not exist yet.
+func (w *Writer) fetch(ctx context.Context, repo *git.Repository) (plumbing.Hash, error) {
+	tracking := plumbing.NewRemoteReferenceName(remoteName, w.branch())
+	spec := config.RefSpec("+" + plumbing.NewBranchReferenceName(w.branch()) + ":" + tracking)
+	err := repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.Auth, Force: true,
+	})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noMatch) || errors.Is(err, transport.ErrEmptyRemoteRepository):
+		_ = repo.Storer.RemoveReference(tracking)
+		return plumbing.ZeroHash, nil
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+		return plumbing.ZeroHash, fmt.Errorf("fetch: %w", err)
+	}
+	ref, err := repo.Storer.Reference(tracking)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("fetch: %s: %w", tracking, err)
+	}
+	return ref.Hash(), nil
+}
+
+// onBranch returns the run ids whose record is already in tip's tree.
+func onBranch(repo *git.Repository, tip plumbing.Hash, runs []pendingRun) (map[string]bool, error) {
+	out := map[string]bool{}
+	if tip.IsZero() {
+		return out, nil
+	}
+	c, err := repo.CommitObject(tip)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", tip, err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", tip, err)
+	}
+	for _, p := range runs {
+		if _, err := tree.File(p.record.Dir() + "/" + recordFile); err == nil {
+			out[p.record.RunID] = true
+		}
+	}
+	return out, nil
+}
+
+// open opens (or creates) the bare repository in the state directory, its
+// remote pointing at RepoURL.
+func (w *Writer) open() (*git.Repository, error) {
+	path := filepath.Join(w.StateDir, "lineage.git")
+	repo, err := git.PlainOpen(path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainInit(path, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lineage repository %s: %w", path, err)
+	}
+	if r, err := repo.Remote(remoteName); err == nil && len(r.Config().URLs) == 1 && r.Config().URLs[0] == w.RepoURL {
+		return repo, nil
+	}
+	_ = repo.DeleteRemote(remoteName)
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{w.RepoURL}}); err != nil {
+		return nil, fmt.Errorf("lineage repository %s: %w", path, err)
+	}
+	return repo, nil
+}
+
+func (w *Writer) branch() string {
+	if w.Branch == "" {
+		return DefaultBranch
+	}
+	return w.Branch
+}
+
+func (w *Writer) backoff() Backoff {
+	b := w.Backoff
+	if b.Attempts <= 0 {
+		b.Attempts = DefaultBackoff.Attempts
+	}
+	if b.Initial <= 0 {
+		b.Initial = DefaultBackoff.Initial
+	}
+	if b.Max < b.Initial {
+		b.Max = max(b.Initial, DefaultBackoff.Max)
+	}
+	return b
+}
+
+func (w *Writer) signature() object.Signature {
+	sig := object.Signature{Name: w.AuthorName, Email: w.AuthorEmail, When: time.Now()}
+	if w.Now != nil {
+		sig.When = w.Now()
+	}
+	if sig.Name == "" {
+		sig.Name = "trellis"
+	}
+	if sig.Email == "" {
+		sig.Email = "trellis@trellis.dev"
+	}
+	return sig
+}
+
+func (w *Writer) logger() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Log
+}
+
+// jitter returns d plus up to half of d, at random, so that writers that
+// collided do not collide again.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+// wait waits d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func removeAll(runs []pendingRun) error {
+	var errs []error
+	for _, p := range runs {
+		if err := os.RemoveAll(p.dir); err != nil {
+			errs = append(errs, fmt.Errorf("pending run %s: %w", p.record.RunID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
