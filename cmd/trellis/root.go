@@ -88,6 +88,7 @@ func newRootCommand(s streams) *cobra.Command {
 		newDiffCommand(s),
 		newApplyCommand(s),
 		newServeCommand(s),
+		newPRCommand(s),
 		newSchemaCommand(s),
 		newVersionCommand(s),
 		newLineageCommand(s),

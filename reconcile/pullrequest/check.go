@@ -1,0 +1,247 @@
+package pullrequest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
+)
+
+// Status contexts of a check.
+const (
+	ContextValidate = "trellis/validate"
+	ContextPlan     = "trellis/plan"
+)
+
+// Dialer builds the client of a cluster for the live dry-run; single says
+// whether the repo declares one cluster (a kubeconfig's current context
+// may then stand for it).
+type Dialer func(cluster render.Cluster, single bool) (*reconcile.Client, error)
+
+// Options say which pull request to check and how.
+type Options struct {
+	// GitHub is the repository's API client.
+	GitHub *GitHub
+	// Number is the pull request's number.
+	Number int
+	// RepoURL is where to clone the config repo from: a URL or a local
+	// directory; empty for the base repository's clone URL from the API.
+	RepoURL string
+	// GitToken, when set, is sent as basic auth (x-access-token) to
+	// HTTP(S) repo URLs on the host of the API's clone URL, and nowhere
+	// else.
+	GitToken string
+	// Dial, when set, reaches each cluster for a server-side dry-run of
+	// the head. It is never called for a pull request from a fork.
+	Dial Dialer
+	// WorkDir is where the temporary checkout goes (default: the
+	// system's temporary directory). It is removed when Check returns.
+	WorkDir string
+	// Redact are patterns (Go regexps) hidden in the comment's free text
+	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
+	Redact []string
+}
+
+// ClusterResult is the check of one cluster.
+type ClusterResult struct {
+	reconcile.ClusterPlan
+	// LiveRan says whether a live dry-run ran: its answers are in Live.
+	LiveRan bool `json:"liveRan,omitempty"`
+	// LiveError is why the live dry-run could not run or failed as a
+	// whole (an unreachable cluster).
+	LiveError string `json:"liveError,omitempty"`
+}
+
+// LiveRefused counts the objects the live dry-run refused.
+func (c *ClusterResult) LiveRefused() int {
+	n := 0
+	for _, d := range c.Live {
+		if d.Action == reconcile.Failed {
+			n++
+		}
+	}
+	return n
+}
+
+// Result is the check of one pull request: everything its comment and
+// its statuses show.
+type Result struct {
+	Repo        string      `json:"repo"`
+	PullRequest PullRequest `json:"pullRequest"`
+	// Fork is set for a pull request from another repository: no live
+	// dry-run, whatever Dial.
+	Fork bool `json:"fork,omitempty"`
+	// Problems are the head's invalid declarations; none when valid.
+	Problems []render.Problem `json:"problems,omitempty"`
+	// Declarations is the number of the head's declarations.
+	Declarations int `json:"declarations"`
+	// BaseError says why the base could not be rendered; the plan then
+	// compares the head with nothing.
+	BaseError string `json:"baseError,omitempty"`
+	// Clusters are the plans, by cluster name (none when invalid).
+	Clusters []ClusterResult `json:"clusters,omitempty"`
+	// LiveAsked is set when a live dry-run was asked (Dial set).
+	LiveAsked bool `json:"liveAsked,omitempty"`
+	// Body is the comment, Comment where it went.
+	Body     string   `json:"-"`
+	Comment  *Comment `json:"comment,omitempty"`
+	Statuses []Status `json:"statuses,omitempty"`
+}
+
+// Valid reports whether the head's declarations are valid.
+func (r *Result) Valid() bool { return len(r.Problems) == 0 }
+
+// Check checks pull request o.Number: it fetches its base and head,
+// validates the head, renders both, plans each cluster, dry-runs the
+// head against each cluster when o.Dial is set and the pull request is
+// not from a fork, then posts the sticky comment and the statuses
+// trellis/validate and trellis/plan on the head commit.
+//
+// The error is for what kept the check from completing (the API, Git, a
+// comment that could not be posted); an invalid head is a Result that
+// is not Valid. After the pull request was read, a failure to fetch or
+// render sets both statuses to error.
+func Check(ctx context.Context, o Options) (*Result, error) {
+	if o.GitHub == nil {
+		return nil, errors.New("pull request check: no GitHub client")
+	}
+	pr, err := o.GitHub.PullRequest(ctx, o.Number)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Repo: o.GitHub.Repo(), PullRequest: *pr, Fork: pr.Fork(), LiveAsked: o.Dial != nil}
+	for _, s := range []string{ContextValidate, ContextPlan} {
+		// Progress only: a token that may not write statuses still gets
+		// the check (and its comment printed by the caller).
+		_ = o.GitHub.SetStatus(ctx, pr.Head.SHA, Status{Context: s, State: StatePending, Description: "checking " + short(pr.Head.SHA)})
+	}
+	if err := check(ctx, o, res); err != nil {
+		return res, errors.Join(err, setErrorStatuses(ctx, o.GitHub, pr.Head.SHA, err))
+	}
+	return res, publish(ctx, o.GitHub, res)
+}
+
+// check fetches, renders, plans and dry-runs into res, and renders its
+// comment.
+func check(ctx context.Context, o Options, res *Result) error {
+	pr := &res.PullRequest
+	work, err := os.MkdirTemp(o.WorkDir, "trellis-pr-")
+	if err != nil {
+		return fmt.Errorf("pull request %d: work directory: %w", pr.Number, err)
+	}
+	defer os.RemoveAll(work)
+	repoURL := o.RepoURL
+	if repoURL == "" {
+		repoURL = pr.Base.CloneURL
+	}
+	co, err := Fetch(ctx, repoURL, gitAuth(repoURL, pr.Base.CloneURL, o.GitToken), pr, work)
+	if err != nil {
+		return err
+	}
+	base, head := renderSides(co, pr, res)
+	if res.Valid() {
+		res.Clusters = planClusters(base, head)
+		if o.Dial != nil && !res.Fork {
+			dryRun(ctx, o.Dial, base, head, res.Clusters)
+		}
+	}
+	redactor, err := newResultRedactor(o.Redact, base, head)
+	if err != nil {
+		return err
+	}
+	redactor.dirs = []string{co.HeadDir, co.BaseDir}
+	redactor.redactResult(res)
+	res.Body = RenderComment(*res)
+	return nil
+}
+
+// gitAuth is the token's basic auth for repoURL when it is an HTTP(S) URL
+// on the host of the API's clone URL, else nil: the token goes to
+// GitHub, never to another host.
+func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
+	if token == "" {
+		return nil
+	}
+	u, err := url.Parse(repoURL)
+	c, cerr := url.Parse(cloneURL)
+	if err != nil || cerr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Host != c.Host {
+		return nil
+	}
+	return TokenAuth(token)
+}
+
+// renderSides renders the head (its problems go to res) and the base
+// (its failure is res.BaseError); a side that does not render is nil.
+func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render.Result) {
+	head, err := render.Dir(co.HeadDir, render.Options{Revision: pr.Head.SHA})
+	if err != nil {
+		res.Problems = render.Problems(err, co.HeadDir, render.Explain())
+		if len(res.Problems) == 0 {
+			res.Problems = []render.Problem{{Message: err.Error()}}
+		}
+		return nil, nil
+	}
+	res.Declarations = len(head.Declarations)
+	base, err = render.Dir(co.BaseDir, render.Options{Revision: pr.Base.SHA})
+	if err != nil {
+		var msgs []string
+		for _, p := range render.Problems(err, co.BaseDir, render.Explain()) {
+			msgs = append(msgs, p.String())
+		}
+		if len(msgs) == 0 {
+			msgs = append(msgs, err.Error())
+		}
+		res.BaseError = strings.Join(msgs, "\n")
+		return nil, head
+	}
+	return base, head
+}
+
+// planClusters plans every cluster of base or head, by name.
+func planClusters(base, head *render.Result) []ClusterResult {
+	var out []ClusterResult
+	for _, name := range clusterNames(base, head) {
+		out = append(out, ClusterResult{ClusterPlan: reconcile.PlanCluster(findCluster(base, name), findCluster(head, name))})
+	}
+	return out
+}
+
+// clusterNames are the names of the clusters of base and head, sorted.
+func clusterNames(results ...*render.Result) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		for _, c := range r.Clusters {
+			if !seen[c.Name] {
+				seen[c.Name] = true
+				names = append(names, c.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// findCluster is cluster name of r, or nil.
+func findCluster(r *render.Result, name string) *render.Cluster {
+	if r == nil {
+		return nil
+	}
+	for i := range r.Clusters {
+		if r.Clusters[i].Name == name {
+			return &r.Clusters[i]
+		}
+	}
+	return nil
+}

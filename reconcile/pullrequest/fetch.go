@@ -1,0 +1,136 @@
+package pullrequest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Checkout is a pull request's base and head, written out as plain
+// directories (no .git) for render.
+type Checkout struct {
+	// BaseDir holds the tree of the base commit, HeadDir the head's.
+	BaseDir, HeadDir string
+}
+
+// pullRef is the ref GitHub keeps for the head of pull request n, in the
+// base repository, forks included.
+func pullRef(n int) string { return "refs/pull/" + strconv.Itoa(n) + "/head" }
+
+// Fetch clones the base branch of pr from url into dir (a bare
+// repository in dir/git), fetches refs/pull/N/head, and writes the trees
+// of the pull request's base and head commits (by the SHAs the API gave)
+// to dir/base and dir/head. auth may be nil.
+func Fetch(ctx context.Context, repoURL string, auth transport.AuthMethod, pr *PullRequest, dir string) (*Checkout, error) {
+	repo, err := git.PlainCloneContext(ctx, filepath.Join(dir, "git"), true, &git.CloneOptions{
+		URL:           repoURL,
+		Auth:          auth,
+		ReferenceName: plumbing.NewBranchReferenceName(pr.Base.Ref),
+		SingleBranch:  true,
+		Tags:          git.NoTags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: clone branch %s: %w", redactURL(repoURL), pr.Base.Ref, err)
+	}
+	spec := config.RefSpec("+" + pullRef(pr.Number) + ":refs/trellis/pull/" + strconv.Itoa(pr.Number))
+	err = repo.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: auth, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fmt.Errorf("%s: fetch %s: %w", redactURL(repoURL), pullRef(pr.Number), err)
+	}
+	co := &Checkout{BaseDir: filepath.Join(dir, "base"), HeadDir: filepath.Join(dir, "head")}
+	if err := writeCommit(repo, pr.Base.SHA, co.BaseDir); err != nil {
+		return nil, fmt.Errorf("base %s: %w", pr.Base.SHA, err)
+	}
+	if err := writeCommit(repo, pr.Head.SHA, co.HeadDir); err != nil {
+		return nil, fmt.Errorf("head %s: %w", pr.Head.SHA, err)
+	}
+	return co, nil
+}
+
+// writeCommit writes the tree of commit sha to dir.
+func writeCommit(repo *git.Repository, sha string, dir string) error {
+	commit, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return fmt.Errorf("commit not fetched (the pull request may have moved on): %w", err)
+	}
+	tree, err := commit.Tree()
+	if err != nil {
+		return fmt.Errorf("read tree: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return tree.Files().ForEach(func(f *object.File) error {
+		return writeFile(dir, f)
+	})
+}
+
+// writeFile writes one file of a tree under dir: regular files and
+// symlinks (kept as symlinks, so that render refuses those that leave the
+// repo); submodules are skipped. A path that would leave dir is an error.
+func writeFile(dir string, f *object.File) error {
+	if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
+		return fmt.Errorf("%s: path leaves the repository", f.Name)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(f.Name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	switch f.Mode {
+	case filemode.Symlink:
+		target, err := f.Contents()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		return os.Symlink(target, path)
+	case filemode.Regular, filemode.Executable, filemode.Deprecated:
+		return copyBlob(f, path)
+	}
+	return nil
+}
+
+// copyBlob writes the content of f to path.
+func copyBlob(f *object.File, path string) error {
+	r, err := f.Reader()
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	defer r.Close()
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		_ = out.Close()
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return out.Close()
+}
+
+// TokenAuth is the basic auth GitHub accepts for HTTPS Git with a token.
+func TokenAuth(token string) transport.AuthMethod {
+	return &githttp.BasicAuth{Username: "x-access-token", Password: token}
+}
+
+// redactURL removes the credentials from a URL, for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = nil
+	return u.String()
+}
