@@ -196,9 +196,11 @@ func (a *applier) prepare() []*item {
 
 // Apply phases, in order.
 const (
-	phaseCRDs = iota
+	phaseCRDs         = iota
+	phaseClusterRoles // before the cluster-scoped bindings that refer to them
 	phaseClusterScoped
 	phaseTenancy // the namespaced objects of the Cluster declaration
+	phaseRoles   // before the RoleBindings that refer to them: an identity without "escalate" may only bind an existing role
 	phaseSetup   // configuration kinds
 	phaseWorkloads
 	phaseRuns // runs last: a Workflow run refers to its WorkflowTemplate
@@ -210,14 +212,24 @@ var setupKinds = map[string]bool{
 	"Role": true, "RoleBinding": true, "NetworkPolicy": true, "PersistentVolumeClaim": true,
 }
 
+// isRBAC reports whether obj is the rbac.authorization.k8s.io kind.
+func isRBAC(obj *unstructured.Unstructured, kind string) bool {
+	gvk := obj.GroupVersionKind()
+	return gvk.Group == "rbac.authorization.k8s.io" && gvk.Kind == kind
+}
+
 func phaseOf(obj *unstructured.Unstructured) int {
 	switch {
 	case object.IsCRD(obj):
 		return phaseCRDs
+	case isRBAC(obj, "ClusterRole"):
+		return phaseClusterRoles
 	case obj.GetNamespace() == "":
 		return phaseClusterScoped
 	case fromClusterDeclaration(obj):
 		return phaseTenancy
+	case isRBAC(obj, "Role"):
+		return phaseRoles
 	case setupKinds[obj.GetKind()]:
 		return phaseSetup
 	case IsRun(obj):

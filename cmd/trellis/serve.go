@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/daemon"
@@ -131,10 +133,15 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	hook := &daemon.WebhookHandler{Log: log, Trigger: func(daemon.Event) { d.Trigger() }}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// An optional Secret not created yet: run, and refuse webhooks.
+			log.Warn("webhook secret file missing; /hooks/github refuses every webhook", "file", o.webhookSecretFile)
+		case err != nil:
 			return fmt.Errorf("--webhook-secret-file: %w", err)
+		default:
+			hook.Secret = []byte(strings.TrimSpace(string(secret)))
 		}
-		hook.Secret = []byte(strings.TrimSpace(string(secret)))
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -186,6 +193,23 @@ func newConnector(kubeconfig string) *connector {
 	return &connector{kubeconfig: kubeconfig, clients: map[string]*reconcile.Client{}}
 }
 
+// restConfig reaches a cluster: through the kubeconfig's context for it;
+// without --kubeconfig, in a pod, a Cluster that names no context (or the
+// context "in-cluster") is the cluster trellis runs in.
+func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
+	if c.kubeconfig == "" && (cluster.Spec.Context == "" || cluster.Spec.Context == inClusterContext) {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+	}
+	cfg, _, err := kubeConfigFor(c.kubeconfig, "", cluster, false)
+	return cfg, err
+}
+
+// inClusterContext names the cluster trellis runs in, in a Cluster's
+// spec.context.
+const inClusterContext = "in-cluster"
+
 // forget drops the client of a cluster.
 func (c *connector) forget(cluster string) {
 	c.mu.Lock()
@@ -204,7 +228,7 @@ func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
 	if cl, ok := c.clients[key]; ok {
 		return cl, nil
 	}
-	cfg, _, err := kubeConfigFor(c.kubeconfig, "", cluster, false)
+	cfg, err := c.restConfig(cluster)
 	if err != nil {
 		return nil, err
 	}
