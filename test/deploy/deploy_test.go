@@ -27,12 +27,10 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
@@ -69,7 +67,7 @@ func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunMain(m, controlplane.Options{WithDefaultCRDs: true},
 		func(c *controlplane.ControlPlane) error {
 			cp = c
-			return aggregateAdmin(c)
+			return c.AggregateAdmin()
 		}))
 }
 
@@ -529,73 +527,4 @@ func leads(t testing.TB, cfg *rest.Config) {
 	lease, err := k.CoordinationV1().Leases(namespace).Get(context.Background(), "trellis", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, *lease.Spec.HolderIdentity, "the Lease was not released")
-}
-
-// aggregateAdmin does once what the controller-manager's ClusterRole
-// aggregation controller would do: without it, ClusterRole admin, to which
-// a Cluster declaration binds the service account trellis impersonates,
-// has no rules. As in a cluster where Kubeflow is installed, admin also
-// gets the Kubeflow, Argo and KServe kinds. (reconcile's tests do the
-// same.)
-func aggregateAdmin(c *controlplane.ControlPlane) error {
-	ctx := context.Background()
-	k, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		return err
-	}
-	roles := k.RbacV1().ClusterRoles()
-	ml := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "test-ml-aggregate-to-admin",
-			Labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"argoproj.io", "kubeflow.org", "serving.kserve.io", "trainer.kubeflow.org"},
-			Resources: []string{"*"}, Verbs: []string{"*"},
-		}},
-	}
-	if _, err := roles.Create(ctx, ml, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("ClusterRole/%s: %w", ml.Name, err)
-	}
-	list, err := roles.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("ClusterRoles: %w", err)
-	}
-	// view is aggregated into edit, edit into admin: aggregate until
-	// nothing changes.
-	for changed := true; changed; {
-		changed = false
-		for i := range list.Items {
-			r := &list.Items[i]
-			if r.AggregationRule == nil {
-				continue
-			}
-			if rules := aggregatedRules(list.Items, r.AggregationRule); !equality.Semantic.DeepEqual(rules, r.Rules) {
-				r.Rules, changed = rules, true
-			}
-		}
-	}
-	for i := range list.Items {
-		if r := &list.Items[i]; r.AggregationRule != nil {
-			if _, err := roles.Update(ctx, r, metav1.UpdateOptions{}); err != nil {
-				return fmt.Errorf("ClusterRole/%s: %w", r.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// aggregatedRules returns the rules of the roles that rule selects.
-func aggregatedRules(roles []rbacv1.ClusterRole, rule *rbacv1.AggregationRule) []rbacv1.PolicyRule {
-	var out []rbacv1.PolicyRule
-	for _, sel := range rule.ClusterRoleSelectors {
-		s, err := metav1.LabelSelectorAsSelector(&sel)
-		if err != nil {
-			continue
-		}
-		for _, r := range roles {
-			if s.Matches(labels.Set(r.Labels)) {
-				out = append(out, r.Rules...)
-			}
-		}
-	}
-	return out
 }
