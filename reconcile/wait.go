@@ -165,7 +165,7 @@ func (w *waiter) poll(ctx context.Context) {
 		ri, err := w.resource(g)
 		eg.Go(func() error {
 			res := w.check(ctx, g, ri, err)
-			if ctx.Err() != nil {
+			if res == nil || ctx.Err() != nil {
 				return nil
 			}
 			mu.Lock()
@@ -243,6 +243,9 @@ func (w *waiter) check(ctx context.Context, g *waitGroup, ri dynamic.ResourceInt
 	}
 	list, err := ri.List(ctx, opts)
 	if err != nil {
+		if deadlineNear(ctx, err) {
+			return nil // the wait is ending: keep what the last poll saw
+		}
 		return all(StatusUnknown, "list: "+listErrorMessage(err))
 	}
 	found := make(map[string]*unstructured.Unstructured, len(list.Items))
@@ -268,4 +271,11 @@ func listErrorMessage(err error) string {
 // refGVK returns the group, version and kind of ref.
 func refGVK(ref ObjectRef) schema.GroupVersionKind {
 	return schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind}
+}
+
+// deadlineNear reports whether err comes from the wait's own deadline,
+// reached or, as client-go's rate limiter says before it is, about to be.
+func deadlineNear(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "would exceed context deadline")
 }

@@ -181,7 +181,7 @@ func TestWaitTimeout(t *testing.T) {
 		{Group: "example.com", Version: "v1", Kind: "Thing", Namespace: ns, Name: "x"},
 	}
 	begin := time.Now()
-	got, err := Wait(context.Background(), c, refs, 500*time.Millisecond, nil)
+	got, err := Wait(context.Background(), c, refs, 2*time.Second, nil)
 	require.ErrorIs(t, err, ErrWaitTimeout)
 	assert.Less(t, time.Since(begin), 10*time.Second)
 	assert.Contains(t, err.Error(), "2 objects not ready")
