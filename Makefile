@@ -39,6 +39,8 @@ lint:
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
+	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
 
 ## demo: start a local control plane with the upstream CRDs, apply examples/ to it, leave it running
 # examples/ declares two clusters, staging and prod, with the same namespaces;
