@@ -20,7 +20,8 @@ func (s serveSource) Poll(ctx context.Context) (daemon.Snapshot, error) {
 	if err != nil {
 		return daemon.Snapshot{}, err
 	}
-	return daemon.Snapshot{Revision: rev.Commit, Dir: rev.Dir, Changed: rev.Changed}, nil
+	return daemon.Snapshot{Revision: rev.Commit, Dir: rev.Dir, Changed: rev.Changed,
+		Ref: rev.Ref, Author: rev.Author, Message: rev.Message}, nil
 }
 
 func newServeSource(o serveOptions) (serveSource, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
 )
 
@@ -20,6 +21,8 @@ type Snapshot struct {
 	Dir string
 	// Changed is false when the revision is the one of the previous poll.
 	Changed bool
+	// Ref, Author and Message describe the commit, for lineage records.
+	Ref, Author, Message string
 }
 
 // Source is polled for the config repo.
@@ -45,6 +48,11 @@ type Config struct {
 	AllowMassPrune bool
 	Log            *slog.Logger
 	Metrics        *Metrics
+	// Lineage, when set, receives a record of every apply (with its teed
+	// log) and pushes it to the lineage branch; SourceURL is recorded in
+	// it.
+	Lineage   *lineage.Writer
+	SourceURL string
 	// Applied, when set, is called after every apply of a cluster (success
 	// or not), from that cluster's worker.
 	Applied func(ctx context.Context, cs *reconcile.ChangeSet, err error)
@@ -149,7 +157,7 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	d.cfg.Metrics.sourceRevision(snap.Revision, true)
 	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations))
-	d.publish(ctx, res, wg)
+	d.publish(ctx, res, snap, wg)
 }
 
 // renderFailed reports an invalid revision; nothing is applied.
@@ -165,7 +173,7 @@ func (d *Daemon) renderFailed(snap Snapshot, err error) {
 
 // publish makes res the revision every worker applies, starting workers
 // for new clusters and stopping those of clusters no longer declared.
-func (d *Daemon) publish(ctx context.Context, res *render.Result, wg *sync.WaitGroup) {
+func (d *Daemon) publish(ctx context.Context, res *render.Result, snap Snapshot, wg *sync.WaitGroup) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.current, d.rendered = res, true
@@ -182,7 +190,7 @@ func (d *Daemon) publish(ctx context.Context, res *render.Result, wg *sync.WaitG
 			wg.Add(1)
 			go func() { defer wg.Done(); w.run(wctx) }()
 		}
-		w.offer(c, res.Revision)
+		w.offer(c, res, snap)
 	}
 	for name, w := range d.workers {
 		if !seen[name] {

@@ -42,6 +42,10 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, interval time.Duration) *harness {
+	return newHarnessWith(t, interval, nil)
+}
+
+func newHarnessWith(t testing.TB, interval time.Duration, configure func(*harness, *Config)) *harness {
 	ns := cp.Namespace(t) + "-t"
 	h := &harness{t: t, git: gitserver.Start(t, gitserver.Options{Username: "u", Password: "p"}), ns: ns,
 		applied: make(chan *reconcile.ChangeSet, 64), logs: &syncBuffer{}}
@@ -56,13 +60,17 @@ func newHarness(t testing.TB, interval time.Duration) *harness {
 	h.client = c
 	reg := prometheus.NewRegistry()
 	h.metrics = NewMetrics(reg)
-	h.d = New(Config{
+	cfg := Config{
 		Source: adapter{src}, SourceID: ns, Interval: interval,
 		Connect:  func(render.Cluster) (*reconcile.Client, error) { return c, nil },
 		StateDir: t.TempDir(), Metrics: h.metrics,
 		Log:     slog.New(slog.NewTextHandler(h.logs, nil)),
 		Applied: func(_ context.Context, cs *reconcile.ChangeSet, _ error) { h.applied <- cs },
-	})
+	}
+	if configure != nil {
+		configure(h, &cfg)
+	}
+	h.d = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.d.Run(ctx) }()
@@ -228,7 +236,7 @@ type adapter struct{ src *source.Source }
 
 func (a adapter) Poll(ctx context.Context) (Snapshot, error) {
 	rev, err := a.src.Poll(ctx)
-	return Snapshot{Revision: rev.Commit, Dir: rev.Dir, Changed: rev.Changed}, err
+	return Snapshot{Revision: rev.Commit, Dir: rev.Dir, Changed: rev.Changed, Ref: rev.Ref, Author: rev.Author, Message: rev.Message}, err
 }
 
 type syncBuffer struct {

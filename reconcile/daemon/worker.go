@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
 )
 
@@ -23,9 +25,10 @@ type worker struct {
 	cancel context.CancelFunc
 	notify chan struct{}
 
-	mu       sync.Mutex
-	cluster  *render.Cluster
-	revision string
+	mu      sync.Mutex
+	cluster *render.Cluster
+	result  *render.Result
+	snap    Snapshot
 }
 
 func newWorker(d *Daemon, name string) *worker {
@@ -33,9 +36,9 @@ func newWorker(d *Daemon, name string) *worker {
 }
 
 // offer hands the worker a newer rendering of its cluster.
-func (w *worker) offer(c *render.Cluster, revision string) {
+func (w *worker) offer(c *render.Cluster, res *render.Result, snap Snapshot) {
 	w.mu.Lock()
-	w.cluster, w.revision = c, revision
+	w.cluster, w.result, w.snap = c, res, snap
 	w.mu.Unlock()
 	select {
 	case w.notify <- struct{}{}:
@@ -83,9 +86,11 @@ func (w *worker) delay(failures int) time.Duration {
 // reconcile applies the latest rendering once.
 func (w *worker) reconcile(ctx context.Context) error {
 	w.mu.Lock()
-	c, rev := w.cluster, w.revision
+	c, res, snap := w.cluster, w.result, w.snap
 	w.mu.Unlock()
-	log := w.d.cfg.Log.With("cluster", w.name, "revision", rev)
+	rev := snap.Revision
+	run := w.newRun(res, snap)
+	log := run.Logger().With("cluster", w.name, "revision", rev)
 	if Suspended(w.d.cfg.StateDir, w.name) {
 		log.Info("suspended; not applied")
 		w.d.cfg.Metrics.observe(w.name, resultSuspended, nil)
@@ -97,7 +102,7 @@ func (w *worker) reconcile(ctx context.Context) error {
 		return ctx.Err()
 	}
 	defer func() { <-w.d.sem }()
-	cs, err := w.apply(ctx, c, rev)
+	cs, err := w.apply(ctx, c, rev, log)
 	result := resultSuccess
 	if err != nil || cs.Failed() {
 		result = resultFailure
@@ -106,6 +111,7 @@ func (w *worker) reconcile(ctx context.Context) error {
 		log.Info("applied", "summary", cs.Summary())
 	}
 	w.d.cfg.Metrics.observe(w.name, result, cs)
+	w.record(ctx, run, cs, err, log)
 	if w.d.cfg.Applied != nil {
 		w.d.cfg.Applied(ctx, cs, err)
 	}
@@ -115,7 +121,7 @@ func (w *worker) reconcile(ctx context.Context) error {
 	return err
 }
 
-func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string) (*reconcile.ChangeSet, error) {
+func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.ChangeSet, error) {
 	client, err := w.d.cfg.Connect(*c)
 	if err != nil {
 		cs := &reconcile.ChangeSet{Cluster: c.Name, Revision: rev, Started: time.Now().UTC(), Error: err.Error()}
@@ -128,7 +134,7 @@ func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string) (*rec
 		AllowMassPrune: w.d.cfg.AllowMassPrune,
 		Progress: func(ch reconcile.Change) {
 			if ch.Action != reconcile.Unchanged {
-				w.d.cfg.Log.Info(ch.String(), "cluster", w.name)
+				log.Info(ch.String())
 			}
 		},
 	})
@@ -156,4 +162,33 @@ func errString(err error, cs *reconcile.ChangeSet) string {
 		return cs.Error
 	}
 	return errApplyFailed.Error()
+}
+
+// newRun starts the lineage run of one apply: its logger tees every line
+// to the daemon's log and to the run's log.
+func (w *worker) newRun(res *render.Result, snap Snapshot) *lineage.Run {
+	return lineage.NewRun(lineage.RunOptions{
+		Source: lineage.Source{URL: w.d.cfg.SourceURL, Ref: snap.Ref, Revision: snap.Revision,
+			Author: snap.Author, Message: snap.Message},
+		Cluster:      w.name,
+		Declarations: lineage.Declarations(res, w.name),
+		Handler:      w.d.cfg.Log.Handler(),
+	})
+}
+
+// record queues the run's record and pushes the queue to the lineage
+// branch; a failed push leaves the records queued on disk for the next
+// apply, and is only logged.
+func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, err error, log *slog.Logger) {
+	if w.d.cfg.Lineage == nil || cs == nil {
+		return
+	}
+	rec := run.Finish(cs, nil, err)
+	if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
+		log.Error("lineage record not queued", "error", qerr)
+		return
+	}
+	if ferr := w.d.cfg.Lineage.Flush(ctx); ferr != nil {
+		log.Warn("lineage records not pushed yet; they stay queued", "error", ferr)
+	}
 }
