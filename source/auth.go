@@ -176,3 +176,18 @@ func nonEmpty(s ...string) []string {
 	}
 	return out
 }
+
+// Method returns the go-git credentials Auth gives for rawURL, for a
+// writer that pushes to the repository a Source polls (the lineage
+// branch); nil when none are needed.
+func (a Auth) Method(rawURL string) (transport.AuthMethod, error) {
+	k, err := classify(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.credentials(k, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return c.method, nil
+}

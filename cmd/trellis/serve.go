@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -38,6 +40,7 @@ type serveOptions struct {
 	verifyKeyFiles    []string
 	maxClusters       int
 	allowMassPrune    bool
+	lineageBranch     string
 	leader            leaderOptions
 }
 
@@ -89,6 +92,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.StringArrayVar(&o.verifyKeyFiles, "verify-key-file", nil, "armored OpenPGP public key; when given, only commits signed by one of them are applied (repeatable)")
 	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
+	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	addLeaderFlags(f, &o.leader)
 	return cmd
 }
@@ -118,6 +122,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if o.sourceID == "" {
 		o.sourceID = defaultSourceID(o.repo, o.path)
 	}
+	writer, err := newLineageWriter(o, log)
+	if err != nil {
+		return err
+	}
 	conn := newConnector(o.kubeconfig)
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
@@ -128,6 +136,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
+		Lineage: writer, SourceURL: o.repo,
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: func(daemon.Event) { d.Trigger() }}
@@ -156,6 +165,29 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	_ = srv.Shutdown(shutdown)
 	log.Info("stopped")
 	return err
+}
+
+// newLineageWriter returns the writer of lineage records to the config
+// repo's lineage branch, with the source's credentials; none for a plain
+// directory or without --lineage-branch. Records wait in the state
+// directory until pushed.
+func newLineageWriter(o serveOptions, log *slog.Logger) (*lineage.Writer, error) {
+	if o.lineageBranch == "" {
+		return nil, nil
+	}
+	if info, err := os.Stat(o.repo); err == nil && info.IsDir() {
+		log.Info("lineage records are not written for a plain directory", "repo", o.repo)
+		return nil, nil
+	}
+	auth, err := o.auth.Method(o.repo)
+	if err != nil {
+		return nil, fmt.Errorf("lineage: %w", err)
+	}
+	return &lineage.Writer{
+		RepoURL: o.repo, Auth: auth, Branch: o.lineageBranch,
+		AuthorName: "trellis", AuthorEmail: "trellis@localhost",
+		StateDir: filepath.Join(o.stateDir, "lineage"), Log: log,
+	}, nil
 }
 
 // defaultSourceID names the inventory of a source after its URL and path,
