@@ -56,7 +56,7 @@ type Source struct {
 
 // New validates spec and returns a Source. Nothing is fetched until Poll.
 func New(spec Spec) (*Source, error) {
-	s := &Source{spec: spec, url: redactURL(spec.URL)}
+	s := &Source{spec: spec, url: StripCredentials(spec.URL)}
 	var err error
 	if s.kind, err = classify(spec.URL); err != nil {
 		return nil, s.errorf("%w", err)

@@ -192,13 +192,21 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// redactURL is raw without any credentials, for messages and cache keys.
-func redactURL(raw string) string {
+// StripCredentials is raw without its credentials, for messages, logs,
+// records and cache keys. Over http(s) all user info goes (a token is often
+// written as the user name: https://TOKEN@host/...); over ssh the user
+// name stays, as part of the address (ssh://git@host/...), and only a
+// password goes. A path or an scp-like address (git@host:path) is returned
+// as it is.
+func StripCredentials(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil || u.Scheme == "" || u.User == nil {
 		return raw
 	}
-	if _, has := u.User.Password(); has {
+	switch _, has := u.User.Password(); {
+	case u.Scheme == "http" || u.Scheme == "https":
+		u.User = nil
+	case has:
 		u.User = url.User(u.User.Username())
 	}
 	return u.String()

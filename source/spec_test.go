@@ -115,7 +115,7 @@ func TestClassify(t *testing.T) {
 func TestNewErrorsNameTheURLWithoutSecrets(t *testing.T) {
 	_, err := New(Spec{URL: "https://bot:hunter2@example.com/repo.git"})
 	require.Error(t, err)
-	assert.True(t, strings.HasPrefix(err.Error(), "https://bot@example.com/repo.git: "), err.Error())
+	assert.True(t, strings.HasPrefix(err.Error(), "https://example.com/repo.git: "), err.Error())
 	assert.NotContains(t, err.Error(), "hunter2")
 }
 
@@ -156,4 +156,18 @@ func TestPlainDirectoryInAWorkTree(t *testing.T) {
 	run(t, bare, "init", "-q", "--bare")
 	_, err = New(Spec{URL: bare})
 	require.ErrorContains(t, err, "a bare repository has no files: use file://")
+}
+
+func TestStripCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:ghp_secret@github.com/o/r.git": "https://github.com/o/r.git",
+		"https://ghp_tokenasuser@github.com/o/r.git":           "https://github.com/o/r.git",
+		"ssh://git:pw@host/r.git":                              "ssh://git@host/r.git",
+		"ssh://git@host/r.git":                                 "ssh://git@host/r.git",
+		"https://github.com/o/r.git":                           "https://github.com/o/r.git",
+		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
+		"/srv/git/r":                                           "/srv/git/r",
+	} {
+		assert.Equal(t, want, StripCredentials(in), in)
+	}
 }

@@ -158,7 +158,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	}
 	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "repo", redactedURL(o.repo), "ref", o.ref, "interval", o.interval.String())
+	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
 	err = runLeading(ctx, o.leader, o.kubeconfig, log, d.Run)
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -193,7 +193,7 @@ func newLineageWriter(o serveOptions, log *slog.Logger) (*lineage.Writer, error)
 // defaultSourceID names the inventory of a source after its URL and path,
 // so that two daemons of two repos never prune each other's objects.
 func defaultSourceID(repo, path string) string {
-	id := strings.TrimSuffix(redactedURL(repo), ".git")
+	id := strings.TrimSuffix(source.StripCredentials(repo), ".git")
 	if i := strings.LastIndex(id, "/"); i >= 0 {
 		id = id[i+1:]
 	}
@@ -201,16 +201,6 @@ func defaultSourceID(repo, path string) string {
 		id += "-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
 	}
 	return id
-}
-
-// redactedURL drops any user info from a URL for logs.
-func redactedURL(raw string) string {
-	if at := strings.Index(raw, "@"); at >= 0 {
-		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
-			return raw[:scheme+3] + raw[at+1:]
-		}
-	}
-	return raw
 }
 
 // connector makes and keeps one client per cluster, so that discovery and

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func (w *worker) run(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err != nil && err != errSuspended:
+		case err != nil && !errors.Is(err, errSuspended):
 			failures++
 		default:
 			failures = 0

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"trellis.dev/trellis/source"
 )
 
 // ErrNotFound is returned for a run id that is not on the branch.
@@ -45,7 +46,7 @@ func Open(ctx context.Context, repo, branch string, auth transport.AuthMethod) (
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lineage repository %s: %w", StripCredentials(repo), err)
+		return nil, fmt.Errorf("lineage repository %s: %w", source.StripCredentials(repo), err)
 	}
 	var ref *plumbing.Reference
 	for _, name := range []plumbing.ReferenceName{
@@ -56,7 +57,7 @@ func Open(ctx context.Context, repo, branch string, auth transport.AuthMethod) (
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lineage repository %s: branch %s: %w", StripCredentials(repo), branch, err)
+		return nil, fmt.Errorf("lineage repository %s: branch %s: %w", source.StripCredentials(repo), branch, err)
 	}
 	c, err := r.CommitObject(ref.Hash())
 	if err != nil {

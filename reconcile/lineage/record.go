@@ -2,7 +2,6 @@ package lineage
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -138,18 +137,6 @@ func ShortRevision(rev string) string {
 		return rev[:7]
 	}
 	return rev
-}
-
-// StripCredentials returns a URL without its user information (user and
-// password or token). Other forms (scp-like ssh, paths) are returned as
-// they are: they carry no secret.
-func StripCredentials(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }
 
 // Declarations returns the declarations of r that belong to cluster (a

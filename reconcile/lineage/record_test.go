@@ -41,19 +41,6 @@ func TestLineageResultOf(t *testing.T) {
 	}
 }
 
-func TestLineageStripCredentials(t *testing.T) {
-	cases := map[string]string{
-		"https://x-access-token:ghp_secret@github.com/o/r.git": "https://github.com/o/r.git",
-		"https://user@host/r.git":                              "https://host/r.git",
-		"https://github.com/o/r.git":                           "https://github.com/o/r.git",
-		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
-		"/srv/git/r":                                           "/srv/git/r",
-	}
-	for in, want := range cases {
-		assert.Equal(t, want, StripCredentials(in), in)
-	}
-}
-
 func TestLineageRunID(t *testing.T) {
 	at := time.Date(2026, 11, 26, 18, 15, 0, 0, time.FixedZone("CET", 3600))
 	assert.Equal(t, "20261126T171500Z-staging-ab12cd3", RunID(at, "staging", "ab12cd34ef"))

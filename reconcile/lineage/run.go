@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/source"
 )
 
 // RunOptions describe a run as it starts.
@@ -46,7 +47,7 @@ func NewRun(opts RunOptions) *Run {
 	if opts.LogLimit <= 0 {
 		opts.LogLimit = DefaultLogLimit
 	}
-	opts.Source.URL = StripCredentials(opts.Source.URL)
+	opts.Source.URL = source.StripCredentials(opts.Source.URL)
 	started := opts.Now().UTC()
 	r := &Run{
 		opts:    opts,

@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/source"
 )
 
 // DefaultBranch is the lineage branch of the config repo.
@@ -126,7 +127,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 		delay = min(2*delay, b.Max)
 	}
 	return errors.Join(rerr, fmt.Errorf("lineage branch %s of %s: %d records stay pending: %w",
-		w.branch(), StripCredentials(w.RepoURL), len(runs), err))
+		w.branch(), source.StripCredentials(w.RepoURL), len(runs), err))
 }
 
 // pushOnce fetches the branch, commits the runs not yet on it on top and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"trellis.dev/trellis/source"
 )
 
 // Checkout is a pull request's base and head, written out as plain
@@ -43,12 +43,12 @@ func Fetch(ctx context.Context, repoURL string, auth transport.AuthMethod, pr *P
 		Tags:          git.NoTags,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: clone branch %s: %w", redactURL(repoURL), pr.Base.Ref, err)
+		return nil, fmt.Errorf("%s: clone branch %s: %w", source.StripCredentials(repoURL), pr.Base.Ref, err)
 	}
 	spec := config.RefSpec("+" + pullRef(pr.Number) + ":refs/trellis/pull/" + strconv.Itoa(pr.Number))
 	err = repo.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: auth, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("%s: fetch %s: %w", redactURL(repoURL), pullRef(pr.Number), err)
+		return nil, fmt.Errorf("%s: fetch %s: %w", source.StripCredentials(repoURL), pullRef(pr.Number), err)
 	}
 	co := &Checkout{BaseDir: filepath.Join(dir, "base"), HeadDir: filepath.Join(dir, "head")}
 	if err := writeCommit(repo, pr.Base.SHA, co.BaseDir); err != nil {
@@ -123,14 +123,4 @@ func copyBlob(f *object.File, path string) error {
 // TokenAuth is the basic auth GitHub accepts for HTTPS Git with a token.
 func TokenAuth(token string) transport.AuthMethod {
 	return &githttp.BasicAuth{Username: "x-access-token", Password: token}
-}
-
-// redactURL removes the credentials from a URL, for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	u.User = nil
-	return u.String()
 }
