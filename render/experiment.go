@@ -35,7 +35,7 @@ const (
 // name is at most 40 characters, Katib's limit.
 func renderExperiment(in kindInput, e *schema.Experiment) []*unstructured.Unstructured {
 	spec := experimentSpec(in.Cluster, &e.Spec)
-	labels := map[string]string{LabelRunOf: labelValue("experiment-"+in.Name, false)}
+	labels := map[string]string{LabelRunOf: RunOf("experiment", in.Name)}
 	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(experimentKeepRuns)}
 	x := newObject(katibAPIVersion, "Experiment", in.Namespace,
 		hashedName(in.Name, contentHash(spec), maxKatibNameLen),

@@ -27,6 +27,12 @@ const (
 	LabelRunOf = "trellis.dev/run-of"
 )
 
+// RunOf is the trellis.dev/run-of label value of the runs of the
+// declaration of kind ("pipeline" or "experiment") named name.
+func RunOf(kind, name string) string {
+	return labelValue(kind+"-"+name, false)
+}
+
 // Declaration is one validated trellis declaration.
 type Declaration struct {
 	Kind      string `json:"kind"`

@@ -200,7 +200,7 @@ func cronWorkflow(in kindInput, p *schema.PipelineSpec) *unstructured.Unstructur
 // hashes to hash. It is labelled as a run of the pipeline, with the
 // revision, and annotated with how many runs to keep.
 func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructured.Unstructured {
-	labels := map[string]string{LabelRunOf: labelValue("pipeline-"+in.Name, false)}
+	labels := map[string]string{LabelRunOf: RunOf("pipeline", in.Name)}
 	if rev := labelValue(in.Revision, true); rev != "" {
 		labels[LabelRevision] = rev
 	}

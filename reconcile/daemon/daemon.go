@@ -56,6 +56,10 @@ type Config struct {
 	// Applied, when set, is called after every apply of a cluster (success
 	// or not), from that cluster's worker.
 	Applied func(ctx context.Context, cs *reconcile.ChangeSet, err error)
+	// Recorded, when set, is called with the finished record of every run
+	// (after the runs it started were followed), whether or not Lineage
+	// is set. It must not block for long.
+	Recorded func(ctx context.Context, rec lineage.Record)
 }
 
 // Daemon reconciles every cluster of a source.

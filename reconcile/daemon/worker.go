@@ -181,10 +181,16 @@ func (w *worker) newRun(res *render.Result, snap Snapshot) *lineage.Run {
 // branch; a failed push leaves the records queued on disk for the next
 // apply, and is only logged.
 func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, err error, log *slog.Logger) {
-	if w.d.cfg.Lineage == nil || cs == nil {
+	if cs == nil {
 		return
 	}
 	rec := run.Finish(cs, nil, err)
+	if w.d.cfg.Recorded != nil {
+		w.d.cfg.Recorded(ctx, rec)
+	}
+	if w.d.cfg.Lineage == nil {
+		return
+	}
 	if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
 		log.Error("lineage record not queued", "error", qerr)
 		return

@@ -1,0 +1,134 @@
+package reconcile
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Output kinds of a run.
+const (
+	OutputParameter = "parameter"
+	OutputArtifact  = "artifact"
+)
+
+// RunOutput is one output of a step of a Workflow run, as Argo reports it
+// in status.nodes: a parameter's value or an artifact's URI.
+type RunOutput struct {
+	// Step is the pipeline step: the node's template name without the
+	// "step-" prefix trellis gives it, else the node's display name.
+	Step  string `json:"step"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// stepTemplatePrefix is the prefix of the templates render gives a
+// pipeline's steps.
+const stepTemplatePrefix = "step-"
+
+// WorkflowOutputs returns the output parameters and artifacts of the Pod
+// nodes of an Argo Workflow, sorted by step, kind and name. An artifact's
+// value is its URI (s3://bucket/key, gs://bucket/key, an http(s) URL...),
+// its bucket taken from the Workflow's artifact repository when the
+// artifact names none; an artifact whose location Argo has not reported is
+// left out.
+func WorkflowOutputs(wf *unstructured.Unstructured) []RunOutput {
+	nodes, _, _ := unstructured.NestedMap(wf.Object, "status", "nodes")
+	repo, _, _ := unstructured.NestedMap(wf.Object, "status", "artifactRepositoryRef", "artifactRepository")
+	var out []RunOutput
+	for _, n := range nodes {
+		node, ok := n.(map[string]any)
+		if !ok || str(node, "type") != "Pod" {
+			continue
+		}
+		step := strings.TrimPrefix(str(node, "templateName"), stepTemplatePrefix)
+		if step == "" {
+			step = str(node, "displayName")
+		}
+		params, _, _ := unstructured.NestedSlice(node, "outputs", "parameters")
+		for _, p := range params {
+			if pm, ok := p.(map[string]any); ok {
+				out = append(out, RunOutput{Step: step, Kind: OutputParameter, Name: str(pm, "name"), Value: str(pm, "value")})
+			}
+		}
+		arts, _, _ := unstructured.NestedSlice(node, "outputs", "artifacts")
+		for _, a := range arts {
+			if am, ok := a.(map[string]any); ok {
+				if uri := ArtifactURI(am, repo); uri != "" {
+					out = append(out, RunOutput{Step: step, Kind: OutputArtifact, Name: str(am, "name"), Value: uri})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Step != b.Step {
+			return a.Step < b.Step
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
+// ArtifactURI is the URI of an Argo artifact (an element of a node's
+// outputs.artifacts), with repo (the Workflow's
+// status.artifactRepositoryRef.artifactRepository, may be nil) supplying
+// the bucket of a key-only s3, gcs or oss artifact. It returns "" for an
+// artifact with no location.
+func ArtifactURI(artifact, repo map[string]any) string {
+	for _, store := range []struct{ field, scheme string }{{"s3", "s3"}, {"gcs", "gs"}, {"oss", "oss"}} {
+		loc, ok := artifact[store.field].(map[string]any)
+		if !ok {
+			continue
+		}
+		key := strings.TrimPrefix(str(loc, "key"), "/")
+		bucket := str(loc, "bucket")
+		if bucket == "" {
+			if r, ok := repo[store.field].(map[string]any); ok {
+				bucket = str(r, "bucket")
+			}
+		}
+		if bucket == "" || key == "" {
+			return ""
+		}
+		return store.scheme + "://" + bucket + "/" + key
+	}
+	if loc, ok := artifact["http"].(map[string]any); ok {
+		return str(loc, "url")
+	}
+	if loc, ok := artifact["hdfs"].(map[string]any); ok && str(loc, "path") != "" {
+		return "hdfs://" + strings.TrimPrefix(str(loc, "path"), "/")
+	}
+	if loc, ok := artifact["azure"].(map[string]any); ok {
+		container, blob := str(loc, "container"), str(loc, "blob")
+		if r, ok := repo["azure"].(map[string]any); ok && container == "" {
+			container = str(r, "container")
+		}
+		if container != "" && blob != "" {
+			return "azure://" + container + "/" + strings.TrimPrefix(blob, "/")
+		}
+	}
+	return ""
+}
+
+// WorkflowFinished returns when a Workflow finished (status.finishedAt),
+// or the zero time.
+func WorkflowFinished(wf *unstructured.Unstructured) time.Time {
+	s, _, _ := unstructured.NestedString(wf.Object, "status", "finishedAt")
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func str(m map[string]any, key string) string {
+	s, _ := m[key].(string)
+	return s
+}
