@@ -123,9 +123,9 @@ func (a *applier) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", a.spec.Name, err)
 	}
-	items := a.prepare()
+	items := a.prepare(ctx)
 	if !a.opts.DryRun {
-		if err := a.inv.save(ctx, old.Union(itemIDs(items, nil))); err != nil {
+		if err := a.inv.save(ctx, old.Union(itemIDs(items, notSkipped))); err != nil {
 			return fmt.Errorf("cluster %s: pending inventory: %w", a.spec.Name, err)
 		}
 	}
@@ -169,12 +169,16 @@ func (it *item) fail(err error) {
 	it.action, it.reason = Failed, err.Error()
 }
 
-// prepare copies and stamps the rendered objects: the owning inventory,
-// the revision and the config hash.
-func (a *applier) prepare() []*item {
+// prepare copies, pins (see pin.go) and stamps the rendered objects: the
+// owning inventory, the revision and the config hash.
+func (a *applier) prepare(ctx context.Context) []*item {
 	items := make([]*item, 0, len(a.spec.Objects))
 	for _, o := range a.spec.Objects {
 		obj := o.DeepCopy()
+		pin, waiting, pinErr := pinModel(ctx, a.c, obj)
+		if pin != nil {
+			a.cs.Pins = append(a.cs.Pins, *pin)
+		}
 		inventory.AddInventoryIDAnnotation(obj, a.inv.info)
 		ann := obj.GetAnnotations()
 		if a.opts.Revision != "" {
@@ -183,7 +187,12 @@ func (a *applier) prepare() []*item {
 		obj.SetAnnotations(ann)
 		it := &item{obj: obj, ref: RefOf(obj), phase: phaseOf(obj)}
 		hash, err := configHash(obj)
-		if err != nil {
+		switch {
+		case pinErr != nil:
+			it.fail(pinErr)
+		case waiting != "":
+			it.action, it.reason = Skipped, waiting
+		case err != nil:
 			it.fail(err)
 		}
 		it.hash = hash
@@ -278,7 +287,7 @@ func (a *applier) applyPhase(ctx context.Context, items []*item) {
 
 // resolve finds the REST mapping and the writing identity of it.
 func (a *applier) resolve(it *item) {
-	if it.action == Failed {
+	if it.action == Failed || it.action == Skipped {
 		return
 	}
 	gvk := it.obj.GroupVersionKind()
@@ -324,7 +333,7 @@ func gvkString(gvk schema.GroupVersionKind) string {
 // applyOne applies one object, unless another inventory owns it or it is
 // unchanged.
 func (a *applier) applyOne(ctx context.Context, it *item) {
-	if it.action == Failed {
+	if it.action == Failed || it.action == Skipped {
 		return
 	}
 	if it.live != nil {
@@ -398,8 +407,9 @@ func parallel(n, workers int, f func(i int)) {
 }
 
 // Item filters for itemIDs.
-func succeeded(it *item) bool { return it.action != Failed && it.action != Skipped }
-func skipped(it *item) bool   { return it.action == Skipped }
+func succeeded(it *item) bool  { return it.action != Failed && it.action != Skipped }
+func skipped(it *item) bool    { return it.action == Skipped }
+func notSkipped(it *item) bool { return it.action != Skipped }
 
 // itemIDs returns the inventory entries of the items that keep says, or of
 // all items when keep is nil.

@@ -76,6 +76,8 @@ type ChangeSet struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Changes  []Change  `json:"changes"`
+	// Pins are the endpoints pinned to a pipeline run's output (pin.go).
+	Pins []ModelPin `json:"pins,omitempty"`
 	// Error is set when the apply as a whole failed (an unreachable
 	// cluster, a refused prune); failed objects are in Changes.
 	Error string `json:"error,omitempty"`

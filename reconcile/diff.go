@@ -39,8 +39,9 @@ var diffBookkeeping = []string{render.AnnotationRevision, diffConfigHashAnnotati
 // applying Git's version of it would make of it.
 type ObjectDiff struct {
 	Ref ObjectRef `json:"object"`
-	// Action is Created, Configured, Unchanged, Failed, or Pruned (from
-	// DiffPrune).
+	// Action is Created, Configured, Unchanged, Failed, Skipped (an
+	// endpoint waiting for its pipeline's first successful run, see
+	// pin.go), or Pruned (from DiffPrune).
 	Action Action `json:"action"`
 	// Live is the object in the cluster, Merged what the server made of
 	// it in a dry-run apply; both as YAML, without server bookkeeping
@@ -74,6 +75,18 @@ func (d ObjectDiff) Changed() bool {
 // apiserver refuses is a Failed ObjectDiff, not an error: the error is
 // for a cluster that cannot be reached or read at all.
 func Diff(ctx context.Context, c *Client, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
+	pinned, waiting, err := pinAll(ctx, c, objs)
+	if err != nil {
+		return nil, err
+	}
+	diffs, err := diffObjects(ctx, c, pinned)
+	if err != nil {
+		return nil, err
+	}
+	return withWaiting(diffs, waiting), nil
+}
+
+func diffObjects(ctx context.Context, c *Client, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
 	d := newDiffer(c, objs)
 	targets, err := d.resolve(objs)
 	if err != nil {

@@ -126,8 +126,12 @@ func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.Object
 	changed := false
 	for _, d := range diffs {
 		cs.Changes = append(cs.Changes, reconcile.Change{Object: d.Ref, Action: d.Action, Reason: d.Err})
-		if d.Action == reconcile.Failed {
+		switch d.Action {
+		case reconcile.Failed:
 			fmt.Fprintf(s.err, "error: cluster %s: %s: %s\n", cluster, d.Ref, d.Err)
+			continue
+		case reconcile.Skipped:
+			fmt.Fprintf(s.err, "cluster %s: %s skipped: %s\n", cluster, d.Ref, d.Note)
 			continue
 		}
 		if !d.Changed() {
