@@ -113,10 +113,31 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// readPending returns the pending runs in run-id order. A run whose record
-// does not parse is moved to STATE/rejected, so that it never blocks the
-// others, and reported in the error.
-func readPending(state string) ([]pendingRun, error) {
+// replacePending replaces the files of the pending run rec, each
+// atomically (the log first, then the record): a crash in between leaves
+// a valid record.
+func replacePending(state string, rec Record, data, log []byte) error {
+	dir := filepath.Join(state, pendingDir, rec.RunID)
+	for _, f := range []struct {
+		name    string
+		content []byte
+	}{{logFile, log}, {recordFile, data}} {
+		tmp := filepath.Join(dir, "."+f.name+".tmp")
+		if err := writeSynced(tmp, f.content); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
+			return fmt.Errorf("run %s: %w", rec.RunID, err)
+		}
+	}
+	return syncDir(dir)
+}
+
+// readPending returns the pending runs in run-id order, but those skip
+// (may be nil) says to leave alone. A run whose record does not parse is
+// moved to STATE/rejected, so that it never blocks the others, and
+// reported in the error.
+func readPending(state string, skip func(id string) bool) ([]pendingRun, error) {
 	base := filepath.Join(state, pendingDir)
 	entries, err := os.ReadDir(base)
 	if errors.Is(err, os.ErrNotExist) {
@@ -128,7 +149,7 @@ func readPending(state string) ([]pendingRun, error) {
 	var out []pendingRun
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || (skip != nil && skip(e.Name())) {
 			continue
 		}
 		p, err := readOne(filepath.Join(base, e.Name()))

@@ -113,18 +113,9 @@ type Output struct {
 	Value string `json:"value"`
 }
 
-// Pin links an endpoint to the pipeline run output it serves.
-type Pin struct {
-	Namespace string `json:"namespace"`
-	// Endpoint is the InferenceService's name.
-	Endpoint string `json:"endpoint"`
-	Pipeline string `json:"pipeline"`
-	Step     string `json:"step"`
-	Artifact string `json:"artifact"`
-	// Run is the Workflow run whose output is pinned.
-	Run string `json:"run"`
-	URI string `json:"uri"`
-}
+// Pin links an endpoint to the pipeline run output it serves (see
+// reconcile's pin.go).
+type Pin = reconcile.ModelPin
 
 // RunID returns a sortable run id: 20261126T181500Z-staging-ab12cd3.
 func RunID(started time.Time, cluster, revision string) string {

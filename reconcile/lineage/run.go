@@ -89,6 +89,7 @@ func (r *Run) Finish(cs *reconcile.ChangeSet, followed []Followed, err error) Re
 	}
 	if cs != nil {
 		rec.Objects = Objects(cs)
+		rec.Pins = cs.Pins
 		if cs.Error != "" {
 			rec.Errors = append(rec.Errors, cs.Error)
 		}

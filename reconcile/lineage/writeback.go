@@ -63,13 +63,54 @@ type Writer struct {
 	Now func() time.Time
 
 	mu sync.Mutex
+	// held are the runs Held by this process and not yet Enqueued.
+	heldMu sync.Mutex
+	held   map[string]bool
 	// beforePush, in tests, runs between the fetch and the push.
 	beforePush func()
 }
 
 // Enqueue writes the record and its log to STATE/pending/<run-id>/,
-// atomically, where they stay until Flush pushed them.
+// atomically, where they stay until Flush pushed them. It replaces the
+// run's Held record.
 func (w *Writer) Enqueue(rec Record, log []byte) error {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	if err := w.write(rec, log); err != nil {
+		return err
+	}
+	delete(w.held, rec.RunID)
+	return nil
+}
+
+// Hold writes a run's record as it stands to disk, as Enqueue does, but
+// Flush leaves it alone until Enqueue replaces it with the finished
+// record: a run being followed is pushed once, when it is done. Should the
+// process stop first, the next Writer of the state directory, knowing
+// nothing of the hold, pushes the record as it was held.
+func (w *Writer) Hold(rec Record, log []byte) error {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	if err := w.write(rec, log); err != nil {
+		return err
+	}
+	if w.held == nil {
+		w.held = map[string]bool{}
+	}
+	w.held[rec.RunID] = true
+	return nil
+}
+
+// isHeld reports whether this process holds run id.
+func (w *Writer) isHeld(id string) bool {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	return w.held[id]
+}
+
+// write redacts and writes a pending run, replacing one this process
+// holds. The caller holds heldMu.
+func (w *Writer) write(rec Record, log []byte) error {
 	if err := validRunID(rec.RunID); err != nil {
 		return err
 	}
@@ -84,12 +125,15 @@ func (w *Writer) Enqueue(rec Record, log []byte) error {
 	if err != nil {
 		return err
 	}
+	if w.held[rec.RunID] {
+		return replacePending(w.StateDir, rec, data, log)
+	}
 	return writePending(w.StateDir, rec, data, log)
 }
 
 // Pending is the number of records waiting to be pushed.
 func (w *Writer) Pending() (int, error) {
-	runs, err := readPending(w.StateDir)
+	runs, err := readPending(w.StateDir, nil)
 	return len(runs), err
 }
 
@@ -101,7 +145,7 @@ func (w *Writer) Pending() (int, error) {
 func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	runs, rerr := readPending(w.StateDir)
+	runs, rerr := readPending(w.StateDir, w.isHeld)
 	if len(runs) == 0 {
 		return rerr
 	}

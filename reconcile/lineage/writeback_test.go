@@ -321,3 +321,47 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestLineageWriterHold: a held record is not pushed until Enqueue replaces
+// it, and is then pushed once, as finished; a record held by a process
+// that stopped is pushed, as held, by the next Writer of the state
+// directory.
+func TestLineageWriterHold(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.Options{Username: "u", Password: "p"})
+	url := srv.NewRepo(t, "config")
+	srv.Commit(t, url, map[string]string{"README.md": "config\n"}, "init")
+	state := t.TempDir()
+	w := newTestWriter(srv, url, state)
+
+	following := testRecord(0, "staging")
+	require.NoError(t, w.Hold(following, []byte("level=INFO msg=applied\n")))
+	require.NoError(t, w.Flush(context.Background()))
+	n, err := w.Pending()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "a held record stays on disk and is not pushed")
+
+	done := following
+	done.Followed = []Followed{{Kind: KindWorkflow, Namespace: "ml", Name: "train-1", Phase: "Succeeded"}}
+	require.NoError(t, w.Enqueue(done, []byte("level=INFO msg=applied\nlevel=INFO msg=followed\n")))
+	require.NoError(t, w.Flush(context.Background()))
+
+	store, err := Open(context.Background(), url, "", srv.Auth())
+	require.NoError(t, err)
+	recs, err := store.Records()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "Succeeded", recs[0].Followed[0].Phase, "the finished record replaced the held one")
+	log, err := store.Log(done.RunID)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "msg=followed")
+
+	stopped := testRecord(1, "staging")
+	require.NoError(t, w.Hold(stopped, []byte("level=INFO msg=applied\n")))
+	restarted := newTestWriter(srv, url, state) // the process stopped while following
+	require.NoError(t, restarted.Flush(context.Background()))
+	store, err = Open(context.Background(), url, "", srv.Auth())
+	require.NoError(t, err)
+	recs, err = store.Records()
+	require.NoError(t, err)
+	assert.Len(t, recs, 2, "the held record of a stopped process is pushed after the restart")
+}
