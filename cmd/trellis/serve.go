@@ -42,6 +42,7 @@ type serveOptions struct {
 	allowMassPrune    bool
 	lineageBranch     string
 	leader            leaderOptions
+	github            serveGitHubOptions
 }
 
 func newServeCommand(s streams) *cobra.Command {
@@ -59,6 +60,15 @@ stays in force.
 HTTP on --listen: /healthz, /readyz, /metrics (Prometheus) and /hooks/github
 (push and pull_request webhooks, verified with the secret of
 --webhook-secret-file; a valid one triggers an immediate poll).
+
+With --github-repo OWNER/NAME, the open pull requests of the config repo are
+checked as ` + "`trellis pr`" + ` checks them (sticky plan comment, trellis/validate and
+trellis/plan statuses), at each new head: at once on a pull_request webhook,
+else every --pr-poll-interval. The live dry-run of a check uses the clusters'
+kubeconfig contexts, never for a pull request from a fork. When a merged pull
+request's revision has been applied, one comment on it sums up each cluster's
+run. The GitHub token comes from --github-token-file, $TRELLIS_GITHUB_TOKEN or
+$GITHUB_TOKEN.
 
 Git credentials come from files or the environment (TRELLIS_GIT_TOKEN,
 TRELLIS_GIT_PASSWORD), never from flag values.
@@ -94,6 +104,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	addLeaderFlags(f, &o.leader)
+	addServeGitHubFlags(f, &o.github)
 	return cmd
 }
 
@@ -127,6 +138,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	conn := newConnector(o.kubeconfig)
+	gh, err := newServeGitHub(o, conn, log)
+	if err != nil {
+		return err
+	}
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.connect,
@@ -136,10 +151,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
-		Lineage: writer, SourceURL: o.repo,
+		Lineage: writer, SourceURL: o.repo, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
-	hook := &daemon.WebhookHandler{Log: log, Trigger: func(daemon.Event) { d.Trigger() }}
+	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(d.Trigger)}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
 		switch {
@@ -159,7 +174,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
-	err = runLeading(ctx, o.leader, o.kubeconfig, log, d.Run)
+	err = runLeading(ctx, o.leader, o.kubeconfig, log, gh.around(d.Run))
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)

@@ -1,6 +1,7 @@
 // Package pullrequest checks pull requests of a config repo on GitHub:
 // what `trellis pr` runs in CI, and what `trellis serve` runs for each new
-// head of an open pull request.
+// head of an open pull request; it also sums up, on a merged pull
+// request, how each cluster applied its revision.
 //
 // # A check
 //
@@ -32,6 +33,33 @@
 // (redact.go). The GitHub token goes into an Authorization header, and to
 // Git only as basic auth to the host of GitHub's clone URL; it is never
 // logged nor part of an error.
+//
+// # Watching pull requests
+//
+// A Watcher (watch.go) is what `trellis serve --github-repo` runs: it
+// lists the open pull requests when it starts and every PollInterval,
+// and Notify (a pull_request webhook) queues one for a check at once. A
+// pull request is checked again only when its head SHA or its base
+// branch changes; a failed check is logged and tried again at the next
+// poll; a closed pull request is forgotten. Checks run one at a time in
+// Run's goroutine, so that a rate limit slows down checks only, and
+// Notify never blocks. The Options template's Dial is never called for
+// a fork (Check's rule).
+//
+// # Merged pull requests
+//
+// Summaries (merged.go, merged_comment.go) take the lineage record of
+// every cluster's run (Record queues it and returns at once) and, when
+// the record's revision is the merge commit of merged pull requests
+// (PullRequestsOfCommit), keep on each one comment per revision, found
+// by AppliedMarker(sha): a section per cluster, sorted by name, with its
+// result, objects changed, runs followed, pins and run id. A cluster's
+// first run of a revision is the one shown; a later run replaces it only
+// when that one failed (replacesSection), so that drift corrections do
+// not churn the comment. Sections are read back from the comment, so a
+// restarted daemon adds to it. Every text is redacted with the patterns
+// of the plan comment. A failure is retried with a doubling backoff, a
+// bounded number of times, and logged.
 //
 // # GitHub
 //

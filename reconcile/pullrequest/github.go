@@ -167,6 +167,12 @@ func (g *GitHub) UpsertComment(ctx context.Context, n int, marker, body string) 
 	if err != nil {
 		return nil, err
 	}
+	return g.putComment(ctx, n, old, body)
+}
+
+// putComment makes body the text of old, a comment of pull request n
+// found by findComment, or of a new comment when old is nil.
+func (g *GitHub) putComment(ctx context.Context, n int, old *github.IssueComment, body string) (*Comment, error) {
 	if old == nil {
 		c, _, err := g.client.Issues.CreateComment(ctx, g.owner, g.name, n, &github.IssueComment{Body: &body})
 		if err != nil {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/pullrequest"
+	"trellis.dev/trellis/render"
+)
+
+// serveTokenEnv is where `trellis serve` finds the GitHub token first
+// when no file is given; $GITHUB_TOKEN comes next, as for `trellis pr`.
+const serveTokenEnv = "TRELLIS_GITHUB_TOKEN"
+
+// serveGitHubOptions are the flags of serve's pull-request side.
+type serveGitHubOptions struct {
+	repo, apiURL, tokenFile string
+	pollInterval            time.Duration
+}
+
+func addServeGitHubFlags(f *pflag.FlagSet, o *serveGitHubOptions) {
+	f.StringVar(&o.repo, "github-repo", "", "the config repo on GitHub, OWNER/NAME: check its open pull requests and sum up merged ones once applied (default: none)")
+	f.StringVar(&o.apiURL, "github-api-url", "", "GitHub's REST API (default https://api.github.com; https://HOST/api/v3 for GitHub Enterprise Server)")
+	f.StringVar(&o.tokenFile, "github-token-file", "", "file holding the GitHub token (default: $"+serveTokenEnv+", else $"+tokenEnv+")")
+	f.DurationVar(&o.pollInterval, "pr-poll-interval", pullrequest.DefaultPollInterval, "time between two listings of the open pull requests, besides pull_request webhooks")
+}
+
+// serveGitHub is serve's pull-request side: a watcher that checks each
+// new head of the open pull requests, and the summaries of merged ones.
+// A nil *serveGitHub (no --github-repo) does nothing.
+type serveGitHub struct {
+	watcher   *pullrequest.Watcher
+	summaries *pullrequest.Summaries
+}
+
+// newServeGitHub builds the pull-request side from o, or nil without
+// --github-repo. The live dry-run of a pull request reaches its clusters
+// through conn, as the daemon does; a fork never gets a client.
+func newServeGitHub(o serveOptions, conn *connector, log *slog.Logger) (*serveGitHub, error) {
+	g := o.github
+	if g.repo == "" {
+		if g.apiURL != "" || g.tokenFile != "" {
+			return nil, usageError{errors.New("--github-api-url and --github-token-file need --github-repo")}
+		}
+		return nil, nil
+	}
+	if g.pollInterval <= 0 {
+		return nil, usageError{fmt.Errorf("--pr-poll-interval must be positive, not %s", g.pollInterval)}
+	}
+	token, err := serveGitHubToken(g.tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	work := filepath.Join(o.stateDir, "pr")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, fmt.Errorf("pull request checks: %w", err)
+	}
+	log = log.With("github", g.repo)
+	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
+		GitHub: gh, PollInterval: g.pollInterval, Log: log,
+		Check: pullrequest.Options{
+			GitToken: token, WorkDir: work,
+			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
+		},
+	})
+	summaries, err := pullrequest.NewSummaries(pullrequest.SummaryOptions{GitHub: gh, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return &serveGitHub{watcher: watcher, summaries: summaries}, nil
+}
+
+// serveGitHubToken reads the token from file, else from
+// $TRELLIS_GITHUB_TOKEN, else from $GITHUB_TOKEN. Its value is never part
+// of a message.
+func serveGitHubToken(file string) (string, error) {
+	if file == "" {
+		if token := strings.TrimSpace(os.Getenv(serveTokenEnv)); token != "" {
+			return token, nil
+		}
+		if strings.TrimSpace(os.Getenv(tokenEnv)) == "" {
+			return "", usageError{errors.New("--github-repo: no GitHub token: pass --github-token-file or set $" + serveTokenEnv + " or $" + tokenEnv)}
+		}
+	}
+	return githubToken(file)
+}
+
+// recorded is the daemon's Recorded hook: each finished record goes to
+// the summaries of merged pull requests, without waiting.
+func (g *serveGitHub) recorded() func(context.Context, lineage.Record) {
+	if g == nil {
+		return nil
+	}
+	return g.summaries.Record
+}
+
+// route is the webhook's Trigger: a push polls the source at once; a
+// pull request that was opened or changed is checked at once; a closed
+// one (maybe merged) polls the source. Without --github-repo, every
+// event polls the source.
+func (g *serveGitHub) route(poll func()) func(daemon.Event) {
+	return func(ev daemon.Event) {
+		if g == nil || ev.Kind != "pull_request" {
+			poll()
+			return
+		}
+		switch ev.Action {
+		case "opened", "synchronize", "reopened", "edited", "ready_for_review":
+			g.watcher.Notify(ev.PR)
+		case "closed":
+			poll()
+		}
+	}
+}
+
+// around runs fn, and with it the watcher and the summaries, which end
+// when fn does.
+func (g *serveGitHub) around(fn func(context.Context) error) func(context.Context) error {
+	if g == nil {
+		return fn
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		for _, run := range []func(context.Context) error{g.watcher.Run, g.summaries.Run} {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = run(ctx) }()
+		}
+		return fn(ctx)
+	}
+}
