@@ -47,6 +47,9 @@ type FollowOptions struct {
 	// PodLogLimit bounds the pod logs of one Workflow run, in bytes
 	// (default DefaultPodLogLimit).
 	PodLogLimit int
+	// Redactor hides secrets in the pod logs; nil hides nothing. (The
+	// Followed results are redacted with the rest of the Record.)
+	Redactor *reconcile.Redactor
 }
 
 func (o FollowOptions) withDefaults() FollowOptions {
@@ -120,6 +123,9 @@ func Follow(ctx context.Context, c *reconcile.Client, targets []reconcile.Object
 	return f.results()
 }
 
+// notRead is the message of a target not read yet.
+const notRead = "not read yet"
+
 // target is one object being followed.
 type target struct {
 	ref  reconcile.ObjectRef
@@ -154,7 +160,7 @@ func newFollower(c *reconcile.Client, refs []reconcile.ObjectRef, opts FollowOpt
 		}
 		seen[ref] = true
 		f.targets = append(f.targets, &target{ref: ref, last: Followed{
-			Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Phase: PhaseUnknown, Message: "not read yet",
+			Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Phase: PhaseUnknown, Message: notRead,
 		}})
 	}
 	sort.Slice(f.targets, func(i, j int) bool { return refLess(f.targets[i].ref, f.targets[j].ref) })
@@ -243,7 +249,13 @@ func (f *follower) observe(ctx context.Context, t *target, obj *unstructured.Uns
 // stop notes, on each target not done, that following stopped.
 func (f *follower) stop(reason string) {
 	for _, t := range f.targets {
-		if t.done || !t.read {
+		if t.done {
+			continue
+		}
+		if !t.read {
+			if t.last.Message == notRead {
+				t.last.Message = reason + " before it was read"
+			}
 			continue
 		}
 		msg := reason + ": still " + t.last.Phase

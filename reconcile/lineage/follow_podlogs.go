@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
+
+	"trellis.dev/trellis/reconcile"
 )
 
 // DefaultPodLogLimit bounds the pod logs copied for one Workflow run.
@@ -101,6 +103,7 @@ func argoPodNameV2(workflow, nodeName, template string) string {
 // with "[<workflow>/<step>] ", up to limit bytes of log in all.
 type podLogSink struct {
 	w         io.Writer
+	red       *reconcile.Redactor
 	limit     int
 	used      int
 	truncated bool
@@ -109,8 +112,8 @@ type podLogSink struct {
 // remaining is how many more bytes of log the sink takes.
 func (s *podLogSink) remaining() int { return max(s.limit-s.used, 0) }
 
-// write copies one pod's log, cut to what remains of the limit, every
-// line prefixed and ended by a newline. The first cut is noted by a line
+// write copies one pod's log, cut to what remains of the limit, redacted,
+// every line prefixed and ended by a newline. The first cut is noted by a line
 // of its own.
 func (s *podLogSink) write(prefix string, data []byte) error {
 	if len(data) == 0 || s.truncated {
@@ -119,6 +122,9 @@ func (s *podLogSink) write(prefix string, data []byte) error {
 	cut := len(data) > s.remaining()
 	data = data[:min(len(data), s.remaining())]
 	s.used += len(data)
+	if s.red != nil {
+		data = []byte(s.red.Redact(string(data)))
+	}
 	var buf bytes.Buffer
 	for line := range bytes.Lines(data) {
 		buf.WriteString(prefix)
@@ -147,7 +153,7 @@ func (f *follower) podLogs(ctx context.Context, wf *unstructured.Unstructured) {
 		f.log.Debug("no pod logs", "error", err)
 		return
 	}
-	sink := &podLogSink{w: f.opts.PodLogs, limit: f.opts.PodLogLimit}
+	sink := &podLogSink{w: f.opts.PodLogs, red: f.opts.Redactor, limit: f.opts.PodLogLimit}
 	for _, n := range podNodes(wf) {
 		if sink.remaining() == 0 {
 			return

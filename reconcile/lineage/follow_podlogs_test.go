@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trellis.dev/trellis/reconcile"
 )
 
 func TestLineageArgoPodNameV2(t *testing.T) {
@@ -57,4 +59,13 @@ func TestLineagePodLogSink(t *testing.T) {
 	require.NoError(t, s.write("[wf/train] ", []byte("a\r\nb\n\nc")))
 	assert.Equal(t, "[wf/train] a\r\n[wf/train] b\n[wf/train] \n[wf/train] c\n", out.String(), "every line, empty ones too")
 	assert.Equal(t, 93, s.remaining())
+
+	out.Reset()
+	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+	require.NoError(t, err)
+	s = &podLogSink{w: &out, red: red.WithValues("hunter2"), limit: 100}
+	require.NoError(t, s.write("[wf/train] ", []byte("login with hunter2\nMINIO_SECRET=abc123\n")))
+	assert.NotContains(t, out.String(), "hunter2")
+	assert.NotContains(t, out.String(), "abc123")
+	assert.Equal(t, 2, strings.Count(out.String(), "[wf/train] "))
 }

@@ -305,6 +305,10 @@ func TestLineageFollowCanceled(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, "Pending", got[0].Phase)
 	assert.Equal(t, "following stopped (context canceled): still Pending", got[0].Message)
+
+	got = Follow(ctx, c, []reconcile.ObjectRef{reconcile.RefOf(wf)}, FollowOptions{})
+	assert.Equal(t, []Followed{{Kind: "Workflow", Namespace: ns, Name: wf.GetName(), Phase: "Unknown",
+		Message: "following stopped (context canceled) before it was read"}}, got, "a context already done reads nothing")
 }
 
 func TestLineageFollowExperiment(t *testing.T) {
