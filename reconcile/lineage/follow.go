@@ -131,8 +131,8 @@ type target struct {
 	ref  reconcile.ObjectRef
 	last Followed
 	// read: the object was read at least once; done: it is no longer
-	// polled; finished: it finished by its kind's rule.
-	read, done, finished bool
+	// polled (it finished, or is gone).
+	read, done bool
 }
 
 // follower holds the state of one Follow.
@@ -237,7 +237,7 @@ func (f *follower) observe(ctx context.Context, t *target, obj *unstructured.Uns
 	if !finished {
 		return
 	}
-	t.done, t.finished = true, true
+	t.done = true
 	if t.ref.Group+"/"+t.ref.Kind == followWorkflow {
 		f.podLogs(ctx, obj)
 	}
