@@ -18,6 +18,25 @@
 // log, as tee does. The run log is text, bounded in size, and redacted
 // like everything else.
 //
+// # Following runs
+//
+// An apply starts work that goes on after it: Argo Workflow runs, Katib
+// Experiments, KServe InferenceServices rolling out. Targets picks them
+// from a change set (those created or configured), and Follow reads each
+// every few seconds (one GET each) until all have finished, a timeout
+// (default 30 minutes) has passed or the context ends. Observe, a pure
+// function, turns a live object into a Followed: a Workflow's phase,
+// times, nodes counted by phase and outputs (parameters and artifact
+// URIs); an Experiment's phase from its conditions and its optimal
+// trial's parameters and metrics; an InferenceService's readiness, URL,
+// model URI and traffic split. What has not finished when following stops
+// keeps the phase last seen, with a message saying so. Follow logs each
+// phase change, calls OnFinished as each run finishes (the daemon re-pins
+// endpoints when a pipeline run succeeds), and copies the logs of a
+// finished Workflow's pods, prefixed with [<workflow>/<step>], redacted
+// and bounded, to a writer of the caller's choice; a pod whose log cannot
+// be read is skipped.
+//
 // # Redaction
 //
 // Every string of a record and every log attribute goes through a
