@@ -22,3 +22,30 @@ func LocalRevision(dir string) (string, error) {
 	}
 	return head.Hash().String(), nil
 }
+
+// LocalCommit describes the commit checked out in dir, for lineage
+// records, as Poll would: its hash, branch ref, author, message and
+// time. All are empty when dir is not in a Git work tree or has no commit.
+func LocalCommit(dir string) (Revision, error) {
+	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return Revision{}, nil
+	}
+	if err != nil {
+		return Revision{}, err
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return Revision{}, nil
+	}
+	rev := Revision{Commit: head.Hash().String()}
+	if head.Name().IsBranch() {
+		rev.Ref = head.Name().String()
+	}
+	c, err := repo.CommitObject(head.Hash())
+	if err != nil {
+		return rev, nil
+	}
+	rev.Author, rev.Email, rev.Message, rev.Time = c.Author.Name, c.Author.Email, c.Message, c.Committer.When
+	return rev, nil
+}

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -29,6 +32,8 @@ type applyOptions struct {
 	allowMassPrune bool
 	wait           bool
 	timeout        time.Duration
+	// Lineage: where records go (no repo: nowhere).
+	lineageRepo, lineageBranch, lineageStateDir string
 }
 
 func newApplyCommand(s streams) *cobra.Command {
@@ -51,8 +56,17 @@ line per object, under a "cluster NAME" header, then a summary line.
 
 With --wait, trellis then waits up to --timeout for the applied objects to be
 ready: kstatus for ordinary objects; WorkflowTemplates and CronWorkflows when
-accepted; an InferenceService by its Ready condition. Runs (Workflows, Katib
-Experiments) are not waited for: they are followed by the daemon's lineage.
+accepted; an InferenceService by its Ready condition. The runs the apply
+started (Workflow runs, Katib Experiments) are then followed to their end
+within the same --timeout, and their phase and outputs printed.
+
+With --lineage-repo, each cluster's run is recorded as the daemon records
+it: a commit on --lineage-branch of that repo with run.json (revision,
+declarations, objects and what was done to each, the runs followed and
+their outputs, the endpoints pinned) and run.log (the lines printed for the
+cluster), Secret values redacted. Credentials come from $TRELLIS_GIT_TOKEN
+or $TRELLIS_GIT_PASSWORD. A record that cannot be pushed waits in
+--lineage-state-dir and is pushed by the next apply that records lineage.
 
 An inventory per source and cluster (a ConfigMap in trellis-system) remembers
 what was applied. Pruning every object of an inventory, or more than half of
@@ -75,6 +89,9 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	f.StringVar(&o.lineageRepo, "lineage-repo", "", "config repo (URL or directory) whose lineage branch receives a record of each cluster's run (default: none)")
+	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "lineage branch of --lineage-repo")
+	f.StringVar(&o.lineageStateDir, "lineage-state-dir", "", "where records wait until pushed (default: the user cache directory's trellis/lineage)")
 	return cmd
 }
 
@@ -92,13 +109,23 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 		printProblems(s.err, err, dir)
 		return failed()
 	}
+	rec, err := newApplyRecorder(dir, rev, res, o)
+	if err != nil {
+		return err
+	}
 	out := newBlocks(s.out, len(res.Clusters))
 	errs := make([]error, len(res.Clusters))
 	var wg sync.WaitGroup
 	for i, cluster := range res.Clusters {
 		wg.Go(func() {
 			defer out.finish(i)
-			errs[i] = applyCluster(ctx, cluster, rev, o, len(res.Clusters) == 1, func(line string) { out.printLine(i, line) })
+			run := rec.start(cluster)
+			printLine := func(line string) {
+				out.printLine(i, line)
+				run.Logger().Info(line)
+			}
+			cs, followed, err := applyCluster(ctx, cluster, rev, o, len(res.Clusters) == 1, printLine)
+			errs[i] = errors.Join(err, rec.finish(ctx, run, cs, followed, err, printLine))
 		})
 	}
 	wg.Wait()
@@ -116,8 +143,10 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 }
 
 // applyCluster applies one cluster, printing a header, a line per object
-// and a summary. It returns an error when the cluster or an object failed.
-func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, single bool, printLine func(string)) error {
+// and a summary, then, with --wait, waits and follows. It returns the
+// change set (nil when the cluster could not be reached), the runs
+// followed, and an error when the cluster or an object failed.
+func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, single bool, printLine func(string)) (*reconcile.ChangeSet, []lineage.Followed, error) {
 	suffix := ""
 	if o.dryRun {
 		suffix = " (server dry run)"
@@ -125,14 +154,14 @@ func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o app
 	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
 	if err != nil {
 		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
-		return err
+		return nil, nil, err
 	}
 	printLine(fmt.Sprintf("cluster %s (context %s):", cluster.Name, kubeContext))
 	cfg.Timeout = requestTimeout
 	client, err := reconcile.NewClient(cfg)
 	if err != nil {
 		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
-		return fmt.Errorf("cluster %s: %w", cluster.Name, err)
+		return nil, nil, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}
 	cs, err := reconcile.Apply(ctx, client, cluster, reconcile.Options{
 		SourceID: o.sourceID, Revision: rev, DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune,
@@ -148,13 +177,45 @@ func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o app
 	printLine(fmt.Sprintf("cluster %s: %s%s", cluster.Name, summary, suffix))
 	switch {
 	case err != nil:
-		return err
+		return cs, nil, err
 	case cs.Failed():
-		return fmt.Errorf("cluster %s: %d of %d objects failed", cluster.Name, cs.Count(reconcile.Failed), len(cs.Changes))
+		return cs, nil, fmt.Errorf("cluster %s: %d of %d objects failed", cluster.Name, cs.Count(reconcile.Failed), len(cs.Changes))
 	case o.wait && !o.dryRun:
-		return waitCluster(ctx, client, cluster, cs, o.timeout, printLine)
+		deadline := time.Now().Add(o.timeout)
+		if err := waitCluster(ctx, client, cluster, cs, o.timeout, printLine); err != nil {
+			return cs, nil, err
+		}
+		followed := followCluster(ctx, client, cluster, cs, time.Until(deadline), printLine)
+		return cs, followed, nil
 	}
-	return nil
+	return cs, nil, nil
+}
+
+// followCluster follows the runs cs started until they end or timeout
+// passes, printing each as it ends.
+func followCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluster, cs *reconcile.ChangeSet, timeout time.Duration, printLine func(string)) []lineage.Followed {
+	var runs []reconcile.ObjectRef
+	for _, t := range lineage.Targets(cs) {
+		if t.Kind != lineage.KindInferenceService { // waited for already
+			runs = append(runs, t)
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	followed := lineage.Follow(ctx, c, runs, lineage.FollowOptions{Timeout: max(timeout, time.Second)})
+	for _, f := range followed {
+		line := fmt.Sprintf("%s %s/%s %s", strings.ToLower(f.Kind), f.Namespace, f.Name, f.Phase)
+		for _, out := range f.Outputs {
+			line += fmt.Sprintf(" %s.%s=%s", out.Step, out.Name, out.Value)
+		}
+		if f.Message != "" {
+			line += ": " + f.Message
+		}
+		printLine(line)
+	}
+	printLine(fmt.Sprintf("cluster %s: %d runs followed", cluster.Name, len(followed)))
+	return followed
 }
 
 // waitCluster waits for the applied objects of cs, runs left out, to be

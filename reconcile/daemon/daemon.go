@@ -56,6 +56,19 @@ type Config struct {
 	// Applied, when set, is called after every apply of a cluster (success
 	// or not), from that cluster's worker.
 	Applied func(ctx context.Context, cs *reconcile.ChangeSet, err error)
+	// FollowTimeout bounds how long the runs an apply started (Workflow
+	// runs, Experiments, InferenceServices) are followed before the
+	// run's record is written with their state as last seen. Default 30m.
+	// Following holds up neither the cluster's next apply nor other
+	// clusters.
+	FollowTimeout time.Duration
+	// FollowInterval is the time between two looks at a followed run.
+	// Default 5s.
+	FollowInterval time.Duration
+	// Redactor hides secrets in run logs and records, besides the values
+	// of the Secrets of the revision applied. Default: one of
+	// reconcile.DefaultRedactPatterns.
+	Redactor *reconcile.Redactor
 	// Recorded, when set, is called with the finished record of every run
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
@@ -67,6 +80,8 @@ type Daemon struct {
 	cfg     Config
 	trigger chan struct{}
 	sem     chan struct{}
+	// following counts the goroutines following runs.
+	following sync.WaitGroup
 
 	mu       sync.Mutex
 	current  *render.Result // the last revision that rendered
@@ -87,6 +102,19 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.FollowTimeout <= 0 {
+		cfg.FollowTimeout = 30 * time.Minute
+	}
+	if cfg.FollowInterval <= 0 {
+		cfg.FollowInterval = 5 * time.Second
+	}
+	if cfg.Redactor == nil {
+		red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+		if err != nil {
+			panic(err) // the default patterns compile: tested
+		}
+		cfg.Redactor = red
 	}
 	return &Daemon{
 		cfg:     cfg,
@@ -113,9 +141,11 @@ func (d *Daemon) Ready() bool {
 }
 
 // Run polls and reconciles until ctx ends, then waits for the workers to
-// finish the apply in hand.
+// finish the apply in hand and for the runs being followed to be recorded
+// (as last seen).
 func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer d.following.Wait()
 	defer wg.Wait()
 	ticker := time.NewTicker(d.cfg.Interval)
 	defer ticker.Stop()

@@ -64,6 +64,9 @@ func newHarnessWith(t testing.TB, interval time.Duration, configure func(*harnes
 		Source: adapter{src}, SourceID: ns, Interval: interval,
 		Connect:  func(render.Cluster) (*reconcile.Client, error) { return c, nil },
 		StateDir: t.TempDir(), Metrics: h.metrics,
+		// No controller runs here: endpoints never become ready, and
+		// runs only end when a test says so.
+		FollowInterval: 20 * time.Millisecond, FollowTimeout: 2 * time.Second,
 		Log:     slog.New(slog.NewTextHandler(h.logs, nil)),
 		Applied: func(_ context.Context, cs *reconcile.ChangeSet, _ error) { h.applied <- cs },
 	}

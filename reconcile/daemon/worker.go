@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,13 +85,14 @@ func (w *worker) delay(failures int) time.Duration {
 	return min(d, w.d.cfg.MaxBackoff)
 }
 
-// reconcile applies the latest rendering once.
+// reconcile applies the latest rendering once, then follows the runs the
+// apply started, in the background, and records the run.
 func (w *worker) reconcile(ctx context.Context) error {
 	w.mu.Lock()
 	c, res, snap := w.cluster, w.result, w.snap
 	w.mu.Unlock()
 	rev := snap.Revision
-	run := w.newRun(res, snap)
+	run := w.newRun(c, res, snap)
 	log := run.Logger().With("cluster", w.name, "revision", rev)
 	if Suspended(w.d.cfg.StateDir, w.name) {
 		log.Info("suspended; not applied")
@@ -102,8 +104,8 @@ func (w *worker) reconcile(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-w.d.sem }()
-	cs, err := w.apply(ctx, c, rev, log)
+	client, cs, err := w.apply(ctx, c, rev, log)
+	<-w.d.sem
 	result := resultSuccess
 	if err != nil || cs.Failed() {
 		result = resultFailure
@@ -112,9 +114,14 @@ func (w *worker) reconcile(ctx context.Context) error {
 		log.Info("applied", "summary", cs.Summary())
 	}
 	w.d.cfg.Metrics.observe(w.name, result, cs)
-	w.record(ctx, run, cs, err, log)
 	if w.d.cfg.Applied != nil {
 		w.d.cfg.Applied(ctx, cs, err)
+	}
+	targets := lineage.Targets(cs)
+	if err != nil || len(targets) == 0 {
+		w.record(ctx, run, cs, nil, err, log)
+	} else {
+		w.follow(ctx, client, c, run, cs, targets, log)
 	}
 	if err == nil && cs.Failed() {
 		return errApplyFailed
@@ -122,14 +129,14 @@ func (w *worker) reconcile(ctx context.Context) error {
 	return err
 }
 
-func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.ChangeSet, error) {
+func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.Client, *reconcile.ChangeSet, error) {
 	client, err := w.d.cfg.Connect(*c)
 	if err != nil {
 		cs := &reconcile.ChangeSet{Cluster: c.Name, Revision: rev, Started: time.Now().UTC(), Error: err.Error()}
 		cs.Finished = cs.Started
-		return cs, err
+		return nil, cs, err
 	}
-	return reconcile.Apply(ctx, client, *c, reconcile.Options{
+	cs, err := reconcile.Apply(ctx, client, *c, reconcile.Options{
 		SourceID:       w.d.cfg.SourceID,
 		Revision:       rev,
 		AllowMassPrune: w.d.cfg.AllowMassPrune,
@@ -139,6 +146,74 @@ func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *
 			}
 		},
 	})
+	return client, cs, err
+}
+
+// follow follows the runs an apply started in a goroutine of its own,
+// bounded by FollowTimeout, and then records the run. Until then the
+// record waits on disk, held (see lineage.Writer.Hold), so that a restart
+// still pushes it. A pipeline run that succeeds while an endpoint of the
+// cluster serves that pipeline's output has the cluster applied again at
+// once, which pins the endpoint to it.
+func (w *worker) follow(ctx context.Context, client *reconcile.Client, c *render.Cluster, run *lineage.Run,
+	cs *reconcile.ChangeSet, targets []reconcile.ObjectRef, log *slog.Logger) {
+	if lw := w.d.cfg.Lineage; lw != nil {
+		if err := lw.Hold(run.Finish(cs, interrupted(targets), nil), run.Log()); err != nil {
+			log.Error("lineage record not held on disk", "error", err)
+		}
+	}
+	served := servedPipelines(c)
+	w.d.following.Add(1)
+	go func() {
+		defer w.d.following.Done()
+		fctx, cancel := context.WithTimeout(ctx, w.d.cfg.FollowTimeout)
+		defer cancel()
+		followed := lineage.Follow(fctx, client, targets, lineage.FollowOptions{
+			Interval: w.d.cfg.FollowInterval,
+			Timeout:  w.d.cfg.FollowTimeout,
+			Log:      log,
+			PodLogs:  run.PodLogs(),
+			OnFinished: func(f lineage.Followed) {
+				if f.Kind == lineage.KindWorkflow && f.Phase == "Succeeded" && served[f.RunOf] {
+					log.Info("pipeline run succeeded; applying again to pin the endpoints that serve it", "run", f.Name)
+					w.kick()
+				}
+			},
+		})
+		w.record(ctx, run, cs, followed, nil, log)
+	}()
+}
+
+// interrupted is what a record held while following says of the runs it
+// follows, should trellis stop before they finish.
+func interrupted(targets []reconcile.ObjectRef) []lineage.Followed {
+	out := make([]lineage.Followed, len(targets))
+	for i, t := range targets {
+		out[i] = lineage.Followed{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Phase: "Unknown",
+			Message: "not followed to the end: trellis stopped while following it"}
+	}
+	return out
+}
+
+// servedPipelines returns the run-of values of the pipelines whose output
+// an endpoint of c serves.
+func servedPipelines(c *render.Cluster) map[string]bool {
+	out := map[string]bool{}
+	for _, o := range c.Objects {
+		if ref, ok := o.GetAnnotations()[render.AnnotationModelFrom]; ok {
+			pipeline, _, _ := strings.Cut(ref, "/")
+			out[render.RunOf("pipeline", pipeline)] = true
+		}
+	}
+	return out
+}
+
+// kick asks the worker for an apply now.
+func (w *worker) kick() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
 }
 
 type applyError string
@@ -167,8 +242,9 @@ func errString(err error, cs *reconcile.ChangeSet) string {
 
 // newRun starts the lineage run of one apply: its logger tees every line
 // to the daemon's log and to the run's log.
-func (w *worker) newRun(res *render.Result, snap Snapshot) *lineage.Run {
+func (w *worker) newRun(c *render.Cluster, res *render.Result, snap Snapshot) *lineage.Run {
 	return lineage.NewRun(lineage.RunOptions{
+		Redactor: w.d.cfg.Redactor.WithValues(lineage.SecretValues(c.Objects)...),
 		Source: lineage.Source{URL: w.d.cfg.SourceURL, Ref: snap.Ref, Revision: snap.Revision,
 			Author: snap.Author, Message: snap.Message},
 		Cluster:      w.name,
@@ -180,11 +256,11 @@ func (w *worker) newRun(res *render.Result, snap Snapshot) *lineage.Run {
 // record queues the run's record and pushes the queue to the lineage
 // branch; a failed push leaves the records queued on disk for the next
 // apply, and is only logged.
-func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, err error, log *slog.Logger) {
+func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, followed []lineage.Followed, err error, log *slog.Logger) {
 	if cs == nil {
 		return
 	}
-	rec := run.Finish(cs, nil, err)
+	rec := run.Finish(cs, followed, err)
 	if w.d.cfg.Recorded != nil {
 		w.d.cfg.Recorded(ctx, rec)
 	}
@@ -194,6 +270,9 @@ func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.Cha
 	if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
 		log.Error("lineage record not queued", "error", qerr)
 		return
+	}
+	if ctx.Err() != nil {
+		return // stopping: the record stays queued on disk for the next start
 	}
 	if ferr := w.d.cfg.Lineage.Flush(ctx); ferr != nil {
 		log.Warn("lineage records not pushed yet; they stay queued", "error", ferr)

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"io"
 	"log/slog"
 	"time"
 
@@ -68,6 +69,23 @@ func (r *Run) Logger() *slog.Logger { return r.logger }
 
 // Log is the run's log so far (redacted, bounded).
 func (r *Run) Log() []byte { return r.log.Bytes() }
+
+// PodLogs is where the logs of the pods of the runs being followed go:
+// into the run's log only, redacted. Write whole lines.
+func (r *Run) PodLogs() io.Writer { return podLogWriter{r} }
+
+type podLogWriter struct{ r *Run }
+
+func (w podLogWriter) Write(p []byte) (int, error) {
+	s := string(p)
+	if w.r.opts.Redactor != nil {
+		s = w.r.opts.Redactor.Redact(s)
+	}
+	if _, err := w.r.log.Write([]byte(s)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
 
 // Finish ends the run and returns its Record, redacted. cs may be nil
 // when the run failed before applying; err is the run's error, if any.

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/source"
+)
+
+// applyRecorder makes the lineage record of each cluster a one-shot apply
+// applies, and, with --lineage-repo, queues it and pushes it to the
+// lineage branch.
+type applyRecorder struct {
+	src    lineage.Source
+	res    *render.Result
+	red    *reconcile.Redactor
+	writer *lineage.Writer // nil: records are not written
+}
+
+// newApplyRecorder describes the revision of dir; the writer pushes to
+// --lineage-repo with the credentials of $TRELLIS_GIT_TOKEN (or
+// $TRELLIS_GIT_PASSWORD), records waiting in --lineage-state-dir.
+func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*applyRecorder, error) {
+	commit, err := source.LocalCommit(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	url := o.lineageRepo
+	if url == "" {
+		if url, err = filepath.Abs(dir); err != nil {
+			return nil, err
+		}
+	}
+	src := lineage.Source{URL: url, Revision: rev}
+	if commit.Commit == rev {
+		src.Ref, src.Message = commit.Ref, strings.TrimSpace(commit.Message)
+		if commit.Author != "" {
+			src.Author = commit.Author + " <" + commit.Email + ">"
+		}
+	}
+	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+	if err != nil {
+		return nil, err
+	}
+	r := &applyRecorder{src: src, res: res, red: red}
+	if o.lineageRepo == "" || o.dryRun {
+		return r, nil
+	}
+	auth, err := source.Auth{}.Method(o.lineageRepo)
+	if err != nil {
+		return nil, fmt.Errorf("--lineage-repo: %w", err)
+	}
+	state := o.lineageStateDir
+	if state == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("--lineage-state-dir: %w", err)
+		}
+		state = filepath.Join(cache, "trellis", "lineage")
+	}
+	r.writer = &lineage.Writer{RepoURL: o.lineageRepo, Auth: auth, Branch: o.lineageBranch, StateDir: state,
+		AuthorName: "trellis", AuthorEmail: "trellis@localhost"}
+	return r, nil
+}
+
+// start begins the run of one cluster; its log receives every line the
+// apply prints for the cluster.
+func (r *applyRecorder) start(cluster render.Cluster) *lineage.Run {
+	return lineage.NewRun(lineage.RunOptions{
+		Source: r.src, Cluster: cluster.Name,
+		Declarations: lineage.Declarations(r.res, cluster.Name),
+		Redactor:     r.red.WithValues(lineage.SecretValues(cluster.Objects)...),
+	})
+}
+
+// finish makes the run's record and, with a writer, pushes it; a record
+// that cannot be pushed stays queued in the state directory and is
+// pushed by the next apply that records lineage.
+func (r *applyRecorder) finish(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, followed []lineage.Followed, err error, printLine func(string)) error {
+	if r.writer == nil || cs == nil {
+		return nil
+	}
+	rec := run.Finish(cs, followed, err)
+	if qerr := r.writer.Enqueue(rec, run.Log()); qerr != nil {
+		return fmt.Errorf("cluster %s: lineage record: %w", cs.Cluster, qerr)
+	}
+	if ferr := r.writer.Flush(ctx); ferr != nil {
+		return fmt.Errorf("cluster %s: lineage record %s stays queued in %s: %w", cs.Cluster, rec.RunID, r.writer.StateDir, ferr)
+	}
+	printLine(fmt.Sprintf("cluster %s: lineage run %s recorded on %s (%s)", cs.Cluster, rec.RunID, r.writer.Branch, rec.Result))
+	return nil
+}
