@@ -41,6 +41,7 @@ type serveOptions struct {
 	maxClusters       int
 	allowMassPrune    bool
 	lineageBranch     string
+	followTimeout     time.Duration
 	leader            leaderOptions
 	github            serveGitHubOptions
 }
@@ -103,6 +104,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
+	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -151,7 +153,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
-		Lineage: writer, SourceURL: o.repo, Recorded: gh.recorded(),
+		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(d.Trigger)}

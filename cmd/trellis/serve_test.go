@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/test/gitserver"
 )
 
@@ -132,4 +134,60 @@ func buildTrellis(t *testing.T) string {
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Run(), "go build")
 	return bin
+}
+
+// TestServeKilledBeforePush kills `trellis serve` (SIGKILL) after it
+// applied a revision that started a pipeline run, while it follows the
+// run and before it pushed the run's record: after a restart, the record
+// is on the lineage branch, saying the run was not followed to its end.
+func TestServeKilledBeforePush(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	bin := buildTrellis(t)
+	git := gitserver.Start(t, gitserver.Options{})
+	url := git.NewRepo(t, "config")
+	git.Commit(t, url, map[string]string{
+		"cluster.yaml": fmt.Sprintf("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev}\nspec: {context: trellis-test, namespaces: {%s-t: {}}}\n", ns),
+		"pipeline.yaml": fmt.Sprintf(`apiVersion: trellis.dev/v1alpha1
+kind: Pipeline
+metadata: {name: train}
+spec:
+  cluster: dev
+  namespace: %s-t
+  runOnChange: true
+  steps: [{name: train, image: "python:3.12-slim", command: [python, -c, "print(1)"]}]
+`, ns),
+	}, "train")
+	state := t.TempDir()
+	args := []string{"serve", "--repo", url, "--kubeconfig", cp.KubeconfigPath(), "--interval", "1h",
+		"--listen", "127.0.0.1:0", "--state-dir", state, "--source-id", ns, "--follow-timeout", "1h"}
+
+	first := startServe(t, bin, args)
+	pending := filepath.Join(state, "lineage", "pending")
+	var held []os.DirEntry
+	require.Eventually(t, func() bool {
+		held, _ = os.ReadDir(pending)
+		return len(held) == 1
+	}, time.Minute, 5*time.Millisecond, "the record waits on disk while the run is followed")
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+	runID := held[0].Name()
+	_, err := lineage.Open(context.Background(), url, "", nil)
+	require.Error(t, err, "nothing pushed before the kill")
+
+	second := startServe(t, bin, args)
+	defer func() { _ = second.Process.Kill(); _ = second.Wait() }()
+	var rec lineage.Record
+	require.Eventually(t, func() bool {
+		store, err := lineage.Open(context.Background(), url, "", nil)
+		if err != nil {
+			return false
+		}
+		rec, err = store.Record(runID)
+		return err == nil
+	}, time.Minute, 20*time.Millisecond, "the record of the killed process is pushed after the restart")
+	require.Len(t, rec.Followed, 1)
+	assert.Equal(t, "Workflow", rec.Followed[0].Kind)
+	assert.Equal(t, "Unknown", rec.Followed[0].Phase)
+	assert.Contains(t, rec.Followed[0].Message, "trellis stopped while following it")
 }
