@@ -89,9 +89,7 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
-	f.StringVar(&o.lineageRepo, "lineage-repo", "", "config repo (URL or directory) whose lineage branch receives a record of each cluster's run (default: none)")
-	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "lineage branch of --lineage-repo")
-	f.StringVar(&o.lineageStateDir, "lineage-state-dir", "", "where records wait until pushed (default: the user cache directory's trellis/lineage)")
+	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir)
 	return cmd
 }
 

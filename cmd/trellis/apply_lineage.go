@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/spf13/pflag"
+
 	"context"
 	"fmt"
 	"os"
@@ -52,21 +54,36 @@ func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*app
 	if o.lineageRepo == "" || o.dryRun {
 		return r, nil
 	}
-	auth, err := source.Auth{}.Method(o.lineageRepo)
+	r.writer, err = newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir)
+	return r, err
+}
+
+// newCLILineageWriter is the lineage writer of a one-shot command: it
+// pushes to repo's branch with the credentials of $TRELLIS_GIT_TOKEN (or
+// $TRELLIS_GIT_PASSWORD), records waiting in stateDir (default: the user
+// cache directory's trellis/lineage) until pushed.
+func newCLILineageWriter(repo, branch, stateDir string) (*lineage.Writer, error) {
+	auth, err := source.Auth{}.Method(repo)
 	if err != nil {
 		return nil, fmt.Errorf("--lineage-repo: %w", err)
 	}
-	state := o.lineageStateDir
-	if state == "" {
+	if stateDir == "" {
 		cache, err := os.UserCacheDir()
 		if err != nil {
 			return nil, fmt.Errorf("--lineage-state-dir: %w", err)
 		}
-		state = filepath.Join(cache, "trellis", "lineage")
+		stateDir = filepath.Join(cache, "trellis", "lineage")
 	}
-	r.writer = &lineage.Writer{RepoURL: o.lineageRepo, Auth: auth, Branch: o.lineageBranch, StateDir: state,
-		AuthorName: "trellis", AuthorEmail: "trellis@localhost"}
-	return r, nil
+	return &lineage.Writer{RepoURL: repo, Auth: auth, Branch: branch, StateDir: stateDir,
+		AuthorName: "trellis", AuthorEmail: "trellis@localhost"}, nil
+}
+
+// addLineageRecordFlags registers the flags of a one-shot command's lineage
+// records.
+func addLineageRecordFlags(f *pflag.FlagSet, repo, branch, stateDir *string) {
+	f.StringVar(repo, "lineage-repo", "", "config repo (URL or directory) whose lineage branch receives the run's records (default: none)")
+	f.StringVar(branch, "lineage-branch", lineage.DefaultBranch, "lineage branch of --lineage-repo")
+	f.StringVar(stateDir, "lineage-state-dir", "", "where records wait until pushed (default: the user cache directory's trellis/lineage)")
 }
 
 // start begins the run of one cluster; its log receives every line the

@@ -11,7 +11,9 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,6 +25,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/source"
 	"trellis.dev/trellis/test/controlplane"
 )
 
@@ -154,4 +158,51 @@ func TestApplyCommandWait(t *testing.T) {
 		"--revision", pinnedRevision, "--source-id", ns, "--wait", "--timeout", "1m"}, map[string]string{"$NS": ns})
 	assert.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Contains(t, r.stdout, "cluster alpha: 4 objects ready\n")
+}
+
+// TestApplyCommandLineage: with --lineage-repo, each cluster's apply is
+// recorded on the lineage branch of the repo, with the lines printed for
+// the cluster as its log and the commit checked out as its revision.
+func TestApplyCommandLineage(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	dir := applyRepo(t, ns)
+	repo := filepath.Join(dir, "repo")
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"commit", "-q", "-m", "settings for alpha"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+			"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	rev, err := source.LocalRevision(repo)
+	require.NoError(t, err)
+
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+		"--source-id", ns, "--lineage-repo", "repo", "--lineage-state-dir", t.TempDir()}, nil)
+	require.Equal(t, exitOK, r.exit, r.stderr)
+	assert.Regexp(t, `cluster alpha: lineage run \S+-alpha-`+rev[:7]+` recorded on trellis/lineage \(succeeded\)\n`, r.stdout)
+
+	store, err := lineage.Open(context.Background(), repo, "", nil)
+	require.NoError(t, err)
+	recs, err := store.Records()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	rec := recs[0]
+	assert.Equal(t, "alpha", rec.Cluster)
+	assert.Equal(t, rev, rec.Source.Revision)
+	assert.Equal(t, "refs/heads/main", rec.Source.Ref)
+	assert.Equal(t, "Ada <ada@example.com>", rec.Source.Author)
+	assert.Equal(t, "settings for alpha", rec.Source.Message)
+	assert.Equal(t, lineage.Succeeded, rec.Result)
+	assert.NotEmpty(t, rec.Objects)
+	log, err := store.Log(rec.RunID)
+	require.NoError(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.Contains(line, "lineage run") {
+			continue // printed once the record was made
+		}
+		assert.Contains(t, string(log), strconv.Quote(line), "each printed line is in the run's log")
+	}
 }

@@ -26,6 +26,8 @@ type prOptions struct {
 	repo       string
 	kubeconfig string
 	context    string
+	// Lineage: where the check's records go (no repo: nowhere).
+	lineageRepo, lineageBranch, lineageStateDir string
 }
 
 func newPRCommand(s streams) *cobra.Command {
@@ -65,6 +67,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.repo, "repo", "", "where to clone the config repo from, a URL or a directory (default: the repository's clone URL from the API)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
+	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir)
 	return cmd
 }
 
@@ -81,7 +84,34 @@ func runPR(ctx context.Context, o prOptions, s streams) error {
 	if err != nil {
 		return &exitError{code: exitUnknown, err: err}
 	}
+	if err := recordCheck(ctx, o, res, s); err != nil {
+		return &exitError{code: exitUnknown, err: err}
+	}
 	return prOutcome(s, res)
+}
+
+// recordCheck pushes the check's lineage records, with --lineage-repo.
+func recordCheck(ctx context.Context, o prOptions, res *pullrequest.Result, s streams) error {
+	if o.lineageRepo == "" {
+		return nil
+	}
+	w, err := newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir)
+	if err != nil {
+		return err
+	}
+	recs := res.Records()
+	for _, rec := range recs {
+		if err := w.Enqueue(rec, []byte(res.Body)); err != nil {
+			return fmt.Errorf("lineage record %s: %w", rec.RunID, err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		return fmt.Errorf("lineage records stay queued in %s: %w", w.StateDir, err)
+	}
+	for _, rec := range recs {
+		fmt.Fprintf(s.err, "lineage run %s recorded on %s (%s)\n", rec.RunID, w.Branch, rec.Result)
+	}
+	return nil
 }
 
 // checkOptions turns the flags into the check's options; a flag in error

@@ -140,7 +140,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	conn := newConnector(o.kubeconfig)
-	gh, err := newServeGitHub(o, conn, log)
+	gh, err := newServeGitHub(o, conn, writer, log)
 	if err != nil {
 		return err
 	}

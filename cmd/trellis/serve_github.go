@@ -48,7 +48,7 @@ type serveGitHub struct {
 // newServeGitHub builds the pull-request side from o, or nil without
 // --github-repo. The live dry-run of a pull request reaches its clusters
 // through conn, as the daemon does; a fork never gets a client.
-func newServeGitHub(o serveOptions, conn *connector, log *slog.Logger) (*serveGitHub, error) {
+func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, log *slog.Logger) (*serveGitHub, error) {
 	g := o.github
 	if g.repo == "" {
 		if g.apiURL != "" || g.tokenFile != "" {
@@ -73,7 +73,7 @@ func newServeGitHub(o serveOptions, conn *connector, log *slog.Logger) (*serveGi
 	}
 	log = log.With("github", g.repo)
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
-		GitHub: gh, PollInterval: g.pollInterval, Log: log,
+		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
@@ -84,6 +84,31 @@ func newServeGitHub(o serveOptions, conn *connector, log *slog.Logger) (*serveGi
 		return nil, err
 	}
 	return &serveGitHub{watcher: watcher, summaries: summaries}, nil
+}
+
+// recordChecks returns the watcher's hook that has the lineage records of
+// every pull-request check queued and pushed by w, from the watcher's
+// goroutine: a slow push delays the next check, never an apply. Nil
+// without w.
+func recordChecks(w *lineage.Writer, log *slog.Logger) func(int, *pullrequest.Result, error) {
+	if w == nil {
+		return nil
+	}
+	return func(_ int, res *pullrequest.Result, _ error) {
+		if res == nil || res.Started.IsZero() || res.Finished.IsZero() {
+			return // the check did not get as far as the pull request
+		}
+		for _, rec := range res.Records() {
+			if err := w.Enqueue(rec, []byte(res.Body)); err != nil {
+				log.Error("lineage record of a pull-request check not queued", "run", rec.RunID, "error", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := w.Flush(ctx); err != nil {
+			log.Warn("lineage records not pushed yet; they stay queued", "error", err)
+		}
+	}
 }
 
 // serveGitHubToken reads the token from file, else from

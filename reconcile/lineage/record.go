@@ -117,9 +117,10 @@ type Output struct {
 // reconcile's pin.go).
 type Pin = reconcile.ModelPin
 
-// RunID returns a sortable run id: 20261126T181500Z-staging-ab12cd3.
+// RunID returns a sortable run id, unique per cluster and revision to the
+// millisecond: 20261126T181500.123Z-staging-ab12cd3.
 func RunID(started time.Time, cluster, revision string) string {
-	return started.UTC().Format("20060102T150405Z") + "-" + cluster + "-" + ShortRevision(revision)
+	return started.UTC().Format("20060102T150405.000Z") + "-" + cluster + "-" + ShortRevision(revision)
 }
 
 // ShortRevision is the first seven characters of a revision.

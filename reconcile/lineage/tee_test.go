@@ -37,7 +37,7 @@ func TestLineageTee(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stdout.String(), "\n"))
 
 	rec := run.Finish(&reconcile.ChangeSet{Changes: []reconcile.Change{{Object: reconcile.ObjectRef{Version: "v1", Kind: "Secret", Name: "CANARY-31c8"}, Action: reconcile.Created}}}, nil, nil)
-	assert.Equal(t, "20261126T181500Z-staging-ab12cd3", rec.RunID)
+	assert.Equal(t, "20261126T181500.000Z-staging-ab12cd3", rec.RunID)
 	assert.Equal(t, "https://example.com/r.git", rec.Source.URL)
 	assert.Equal(t, "<redacted>", rec.Objects[0].Name)
 	assert.Equal(t, Succeeded, rec.Result)

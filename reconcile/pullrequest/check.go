@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
@@ -94,6 +95,12 @@ type Result struct {
 	Body     string   `json:"-"`
 	Comment  *Comment `json:"comment,omitempty"`
 	Statuses []Status `json:"statuses,omitempty"`
+	// Started and Finished time the check.
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+
+	// declarations are the head's, for lineage records.
+	declarations *render.Result
 }
 
 // Valid reports whether the head's declarations are valid.
@@ -117,7 +124,8 @@ func Check(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Repo: o.GitHub.Repo(), PullRequest: *pr, Fork: pr.Fork(), LiveAsked: o.Dial != nil}
+	res := &Result{Repo: o.GitHub.Repo(), PullRequest: *pr, Fork: pr.Fork(), LiveAsked: o.Dial != nil, Started: time.Now().UTC()}
+	defer func() { res.Finished = time.Now().UTC() }()
 	for _, s := range []string{ContextValidate, ContextPlan} {
 		// Progress only: a token that may not write statuses still gets
 		// the check (and its comment printed by the caller).
@@ -147,6 +155,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 		return err
 	}
 	base, head := renderSides(co, pr, res)
+	res.declarations = head
 	if res.Valid() {
 		res.Clusters = planClusters(base, head)
 		if o.Dial != nil && !res.Fork {
