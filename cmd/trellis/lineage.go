@@ -165,14 +165,20 @@ func newLineageShowCommand(s streams) *cobra.Command {
 
 func newLineageTraceCommand(s streams) *cobra.Command {
 	var f lineageFlags
-	var endpoint string
+	var endpoint, revision string
 	cmd := &cobra.Command{
-		Use:   "trace --endpoint NAME",
-		Short: "Which commit and which pipeline run produced the model an endpoint serves",
-		Args:  exactArgs(0),
+		Use:   "trace --endpoint NAME | --revision SHA",
+		Short: "Which commit and pipeline run produced an endpoint's model, or what a commit led to",
+		Long: `With --endpoint, walk back from an endpoint: the model it serves, the pipeline
+run whose output that model is, and the commit whose apply created that run.
+
+With --revision, walk forward from a commit: the applies of it, the pipeline
+runs they created with their phase and outputs, and the endpoints pinned to
+those outputs.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if endpoint == "" {
-				return usageError{fmt.Errorf("--endpoint is required")}
+			if (endpoint == "") == (revision == "") {
+				return usageError{fmt.Errorf("give one of --endpoint or --revision")}
 			}
 			st, err := f.open(cmd)
 			if err != nil {
@@ -181,6 +187,14 @@ func newLineageTraceCommand(s streams) *cobra.Command {
 			recs, err := st.Records()
 			if err != nil {
 				return err
+			}
+			if revision != "" {
+				out, err := lineage.Forward(recs, revision)
+				if err != nil {
+					return err
+				}
+				writeOutcome(s.out, out)
+				return nil
 			}
 			chain, err := lineage.Trace(recs, endpoint, f.cluster)
 			if err != nil {
@@ -192,8 +206,51 @@ func newLineageTraceCommand(s streams) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&f.cluster, "cluster", "", "the endpoint's cluster (default: any)")
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the Endpoint's (InferenceService's) name (required)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the Endpoint's (InferenceService's) name")
+	cmd.Flags().StringVar(&revision, "revision", "", "a commit of the config repo (at least 7 characters)")
 	return cmd
+}
+
+// writeOutcome prints what a commit led to, one link a paragraph.
+func writeOutcome(w io.Writer, o lineage.Outcome) {
+	first := o.Applied[len(o.Applied)-1]
+	fmt.Fprintf(w, "commit     %s\n", first.Source.Revision)
+	if first.Source.Author != "" {
+		fmt.Fprintf(w, "  author   %s\n", first.Source.Author)
+	}
+	if first.Source.Message != "" {
+		fmt.Fprintf(w, "  message  %s\n", firstLine(first.Source.Message))
+	}
+	for i := len(o.Applied) - 1; i >= 0; i-- {
+		r := o.Applied[i]
+		fmt.Fprintf(w, "applied    to %s by run %s (%s)\n", r.Cluster, r.RunID, r.Result)
+	}
+	if len(o.Runs) == 0 {
+		fmt.Fprintln(w, "pipeline runs: none created")
+		return
+	}
+	for _, p := range o.Runs {
+		r := p.Run
+		phase := r.Phase
+		if phase == "" {
+			phase = "not followed"
+		}
+		fmt.Fprintf(w, "pipeline run Workflow %s/%s/%s (%s", p.Cluster, r.Namespace, r.Name, phase)
+		if r.Finished != nil {
+			fmt.Fprintf(w, ", finished %s", r.Finished.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(w, ")")
+		for _, out := range r.Outputs {
+			fmt.Fprintf(w, "  %-9s %s/%s = %s\n", out.Kind, out.Step, out.Name, out.Value)
+		}
+		for _, sv := range p.Served {
+			fmt.Fprintf(w, "  served by endpoint %s/%s/%s (%s/%s/%s), pinned by run %s\n", p.Cluster, sv.Pin.Namespace, sv.Pin.Endpoint,
+				sv.Pin.Pipeline, sv.Pin.Step, sv.Pin.Artifact, sv.Record.RunID)
+		}
+		if len(p.Served) == 0 {
+			fmt.Fprintln(w, "  served by no endpoint")
+		}
+	}
 }
 
 // writeChain prints a trace, one link a paragraph.

@@ -94,6 +94,8 @@ func TestLineageCLI(t *testing.T) {
 		{"trace-unknown", []string{"lineage", "trace", "--endpoint", "nope", "--repo", dir}},
 		{"list-no-repo", []string{"lineage", "list"}},
 		{"trace-no-endpoint", []string{"lineage", "trace", "--repo", url}},
+		{"trace-revision", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url}},
+		{"trace-revision-without-runs", []string{"lineage", "trace", "--revision", "cd34ef56ab", "--repo", url}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -224,6 +224,14 @@ func TestDaemonPinsModelFromPipelineRun(t *testing.T) {
 	require.NotNil(t, chain.Creator)
 	assert.Equal(t, rev, chain.Creator.Source.Revision, "the commit whose run produced the model")
 	assert.Equal(t, "train and serve", chain.Creator.Source.Message)
+
+	outcome, err := lineage.Forward(all, rev[:7])
+	require.NoError(t, err)
+	require.Len(t, outcome.Runs, 1, "the other way: the commit's pipeline run")
+	assert.Equal(t, run.Name, outcome.Runs[0].Run.Name)
+	assert.Equal(t, "Succeeded", outcome.Runs[0].Run.Phase)
+	require.Len(t, outcome.Runs[0].Served, 1)
+	assert.Equal(t, "serve", outcome.Runs[0].Served[0].Pin.Endpoint)
 }
 
 // TestDaemonRedactsSecretValues: a Secret of the config repo carries a

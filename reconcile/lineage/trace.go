@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Kinds of followed objects.
@@ -117,4 +118,92 @@ func findCreator(records []Record, cluster string, run *Followed) *Record {
 		}
 	}
 	return nil
+}
+
+// Outcome is what Forward found one commit led to.
+type Outcome struct {
+	// Applied are the records of the runs of trellis at the revision,
+	// newest first.
+	Applied []Record
+	// Runs are the pipeline runs those applies created.
+	Runs []Produced
+}
+
+// Produced is one pipeline run a commit created, as last followed, and
+// the endpoints that serve its outputs.
+type Produced struct {
+	Cluster string
+	// Creator is the record of the apply that created the run.
+	Creator Record
+	// Run is the Workflow run as the newest record that followed it saw
+	// it; only its kind, namespace and name when none did.
+	Run Followed
+	// Served are the endpoints pinned to its outputs, each by the newest
+	// record that pinned it.
+	Served []Served
+}
+
+// Served is an endpoint pinned to a pipeline run's output.
+type Served struct {
+	Pin Pin
+	// Record is the record of the apply that pinned it.
+	Record Record
+}
+
+// Forward walks records (newest first) from the commit revision (a full
+// hash or a prefix of at least 7 characters) to the pipeline runs its
+// applies created, their outputs, and the endpoints that serve them:
+// Trace's walk, the other way.
+func Forward(records []Record, revision string) (Outcome, error) {
+	var out Outcome
+	if len(revision) < 7 {
+		return out, fmt.Errorf("revision %q: give at least 7 characters", revision)
+	}
+	for _, r := range records {
+		if strings.HasPrefix(r.Source.Revision, revision) {
+			out.Applied = append(out.Applied, r)
+		}
+	}
+	if len(out.Applied) == 0 {
+		return out, fmt.Errorf("revision %s: %w: no record applied it", revision, ErrNotFound)
+	}
+	for _, r := range out.Applied {
+		for _, o := range r.Objects {
+			if o.Kind != KindWorkflow || o.Action != "created" {
+				continue
+			}
+			p := Produced{Cluster: r.Cluster, Creator: r, Run: Followed{Kind: KindWorkflow, Namespace: o.Namespace, Name: o.Name}}
+			for _, later := range records {
+				if later.Cluster != r.Cluster {
+					continue
+				}
+				if f, ok := findFollowed(later, KindWorkflow, o.Namespace, o.Name); ok {
+					p.Run = f
+					break
+				}
+			}
+			p.Served = servedBy(records, r.Cluster, o.Namespace, o.Name)
+			out.Runs = append(out.Runs, p)
+		}
+	}
+	return out, nil
+}
+
+// servedBy returns the endpoints of cluster pinned to the run, each by the
+// newest record that pinned it.
+func servedBy(records []Record, cluster, namespace, run string) []Served {
+	var out []Served
+	seen := map[string]bool{}
+	for _, r := range records {
+		if r.Cluster != cluster {
+			continue
+		}
+		for _, p := range r.Pins {
+			if p.Run == run && p.Namespace == namespace && !seen[p.Endpoint] {
+				seen[p.Endpoint] = true
+				out = append(out, Served{Pin: p, Record: r})
+			}
+		}
+	}
+	return out
 }
