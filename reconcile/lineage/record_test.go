@@ -43,8 +43,8 @@ func TestLineageResultOf(t *testing.T) {
 
 func TestLineageRunID(t *testing.T) {
 	at := time.Date(2026, 11, 26, 18, 15, 0, 0, time.FixedZone("CET", 3600))
-	assert.Equal(t, "20261126T171500Z-staging-ab12cd3", RunID(at, "staging", "ab12cd34ef"))
-	assert.Equal(t, "20261126T171500Z-staging-ab1", RunID(at, "staging", "ab1"))
+	assert.Equal(t, "20261126T171500.000Z-staging-ab12cd3", RunID(at, "staging", "ab12cd34ef"))
+	assert.Equal(t, "20261126T171500.000Z-staging-ab1", RunID(at, "staging", "ab1"))
 	r := Record{RunID: "x", Started: at, Cluster: "staging", Source: Source{Revision: "ab12cd34ef"}, Result: Failed}
 	assert.Equal(t, "runs/2026-11-26/x", r.Dir())
 	assert.Equal(t, "trellis: staging ab12cd3 failed", r.CommitMessage())
