@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/reconcile/pullrequest"
 	"trellis.dev/trellis/test/githubapi"
 )
@@ -54,7 +55,7 @@ func TestServeGitHub(t *testing.T) {
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--repo", "file://" + git.URL(), "--ref", "main", "--kubeconfig", kubeconfig,
-			"--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"), "--lineage-branch", "",
+			"--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"),
 			"--webhook-secret-file", secretFile, "--interval", "1h",
 			"--github-repo", prRepo, "--github-api-url", api.URL, "--pr-poll-interval", "1h"}, &stdout, &stderr)
 	}()
@@ -103,6 +104,25 @@ func TestServeGitHub(t *testing.T) {
 		return strings.Contains(comment(7, pullrequest.CommentMarker), "head <code>"+head[:7]+"</code>")
 	}, time.Minute, 5*time.Millisecond, "stdout: %s", &stdout)
 	assert.Len(t, api.Comments(prRepo, 7), 1)
+
+	// Each check is a lineage record, next to the applies' records.
+	require.Eventually(t, func() bool {
+		store, err := lineage.Open(context.Background(), git.URL(), "", nil)
+		if err != nil {
+			return false
+		}
+		recs, err := store.Records()
+		if err != nil {
+			return false
+		}
+		checks := 0
+		for _, r := range recs {
+			if strings.Contains(r.RunID, "-pr7-") && r.Source.Ref == "refs/pull/7/head" {
+				checks++
+			}
+		}
+		return checks == 2
+	}, time.Minute, 20*time.Millisecond, "a record per check of pull request 7; stdout: %s", &stdout)
 }
 
 func TestServeGitHubFlags(t *testing.T) {
