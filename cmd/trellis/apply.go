@@ -33,7 +33,7 @@ type applyOptions struct {
 	wait           bool
 	timeout        time.Duration
 	// Lineage: where records go (no repo: nowhere).
-	lineageRepo, lineageBranch, lineageStateDir string
+	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
 
 func newApplyCommand(s streams) *cobra.Command {
@@ -89,7 +89,7 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
-	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir)
+	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,7 @@ func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*app
 	if o.lineageRepo == "" || o.dryRun {
 		return r, nil
 	}
-	r.writer, err = newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir)
+	r.writer, err = newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir, o.lineageAuthor)
 	return r, err
 }
 
@@ -62,7 +63,11 @@ func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*app
 // pushes to repo's branch with the credentials of $TRELLIS_GIT_TOKEN (or
 // $TRELLIS_GIT_PASSWORD), records waiting in stateDir (default: the user
 // cache directory's trellis/lineage) until pushed.
-func newCLILineageWriter(repo, branch, stateDir string) (*lineage.Writer, error) {
+func newCLILineageWriter(repo, branch, stateDir, author string) (*lineage.Writer, error) {
+	name, email, err := parseAuthor(author)
+	if err != nil {
+		return nil, err
+	}
 	auth, err := source.Auth{}.Method(repo)
 	if err != nil {
 		return nil, fmt.Errorf("--lineage-repo: %w", err)
@@ -75,12 +80,25 @@ func newCLILineageWriter(repo, branch, stateDir string) (*lineage.Writer, error)
 		stateDir = filepath.Join(cache, "trellis", "lineage")
 	}
 	return &lineage.Writer{RepoURL: repo, Auth: auth, Branch: branch, StateDir: stateDir,
-		AuthorName: "trellis", AuthorEmail: "trellis@localhost"}, nil
+		AuthorName: name, AuthorEmail: email}, nil
+}
+
+// defaultLineageAuthor signs lineage commits unless --lineage-author says.
+const defaultLineageAuthor = "trellis <trellis@localhost>"
+
+// parseAuthor reads --lineage-author, "Name <email>".
+func parseAuthor(s string) (name, email string, err error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name == "" {
+		return "", "", usageError{fmt.Errorf("--lineage-author %q: want \"Name <email>\"", s)}
+	}
+	return a.Name, a.Address, nil
 }
 
 // addLineageRecordFlags registers the flags of a one-shot command's lineage
 // records.
-func addLineageRecordFlags(f *pflag.FlagSet, repo, branch, stateDir *string) {
+func addLineageRecordFlags(f *pflag.FlagSet, repo, branch, stateDir, author *string) {
+	f.StringVar(author, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.StringVar(repo, "lineage-repo", "", "config repo (URL or directory) whose lineage branch receives the run's records (default: none)")
 	f.StringVar(branch, "lineage-branch", lineage.DefaultBranch, "lineage branch of --lineage-repo")
 	f.StringVar(stateDir, "lineage-state-dir", "", "where records wait until pushed (default: the user cache directory's trellis/lineage)")

@@ -180,7 +180,7 @@ func TestApplyCommandLineage(t *testing.T) {
 	require.NoError(t, err)
 
 	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
-		"--source-id", ns, "--lineage-repo", "repo", "--lineage-state-dir", t.TempDir()}, nil)
+		"--source-id", ns, "--lineage-repo", "repo", "--lineage-state-dir", t.TempDir(), "--lineage-author", "Platform Bot <bot@example.com>"}, nil)
 	require.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Regexp(t, `cluster alpha: lineage run \S+-alpha-`+rev[:7]+` recorded on trellis/lineage \(succeeded\)\n`, r.stdout)
 
@@ -199,6 +199,9 @@ func TestApplyCommandLineage(t *testing.T) {
 	assert.NotEmpty(t, rec.Objects)
 	log, err := store.Log(rec.RunID)
 	require.NoError(t, err)
+	author, err := exec.Command("git", "-C", repo, "log", "-1", "--format=%an <%ae>", lineage.DefaultBranch).Output()
+	require.NoError(t, err)
+	assert.Equal(t, "Platform Bot <bot@example.com>\n", string(author), "--lineage-author signs the commit")
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if strings.Contains(line, "lineage run") {
 			continue // printed once the record was made

@@ -27,7 +27,7 @@ type prOptions struct {
 	kubeconfig string
 	context    string
 	// Lineage: where the check's records go (no repo: nowhere).
-	lineageRepo, lineageBranch, lineageStateDir string
+	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
 
 func newPRCommand(s streams) *cobra.Command {
@@ -67,7 +67,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.repo, "repo", "", "where to clone the config repo from, a URL or a directory (default: the repository's clone URL from the API)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
-	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir)
+	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
 
@@ -95,7 +95,7 @@ func recordCheck(ctx context.Context, o prOptions, res *pullrequest.Result, s st
 	if o.lineageRepo == "" {
 		return nil
 	}
-	w, err := newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir)
+	w, err := newCLILineageWriter(o.lineageRepo, o.lineageBranch, o.lineageStateDir, o.lineageAuthor)
 	if err != nil {
 		return err
 	}

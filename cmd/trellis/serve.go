@@ -42,6 +42,7 @@ type serveOptions struct {
 	allowMassPrune    bool
 	lineageBranch     string
 	followTimeout     time.Duration
+	lineageAuthor     string
 	leader            leaderOptions
 	github            serveGitHubOptions
 }
@@ -104,6 +105,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
+	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
@@ -196,13 +198,17 @@ func newLineageWriter(o serveOptions, log *slog.Logger) (*lineage.Writer, error)
 		log.Info("lineage records are not written for a plain directory", "repo", o.repo)
 		return nil, nil
 	}
+	name, email, err := parseAuthor(o.lineageAuthor)
+	if err != nil {
+		return nil, err
+	}
 	auth, err := o.auth.Method(o.repo)
 	if err != nil {
 		return nil, fmt.Errorf("lineage: %w", err)
 	}
 	return &lineage.Writer{
 		RepoURL: o.repo, Auth: auth, Branch: o.lineageBranch,
-		AuthorName: "trellis", AuthorEmail: "trellis@localhost",
+		AuthorName: name, AuthorEmail: email,
 		StateDir: filepath.Join(o.stateDir, "lineage"), Log: log,
 	}, nil
 }
