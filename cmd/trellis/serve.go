@@ -238,10 +238,14 @@ func newConnector(kubeconfig string) *connector {
 	return &connector{kubeconfig: kubeconfig, clients: map[string]*reconcile.Client{}}
 }
 
-// restConfig reaches a cluster: through the kubeconfig's context for it;
+// restConfig reaches a cluster: through its kubeconfig Secret (see
+// serve_secret.go); else through the kubeconfig's context for it;
 // without --kubeconfig, in a pod, a Cluster that names no context (or the
 // context "in-cluster") is the cluster trellis runs in.
 func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
+	if cluster.Spec.KubeconfigSecret != nil {
+		return c.secretConfig(cluster)
+	}
 	if c.kubeconfig == "" && (cluster.Spec.Context == "" || cluster.Spec.Context == inClusterContext) {
 		if cfg, err := rest.InClusterConfig(); err == nil {
 			return cfg, nil
