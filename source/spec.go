@@ -223,3 +223,19 @@ func cleanPath(p string) (string, error) {
 	}
 	return p, nil
 }
+
+// Moves reports whether a push to the full ref name pushed (as a push
+// webhook names it, e.g. refs/heads/main) can change what r resolves to:
+// a push to its branch, or of any tag for a tag or semver ref; never for
+// a commit. An unknown ref ("") may.
+func (r Ref) Moves(pushed string) bool {
+	switch {
+	case pushed == "":
+		return true
+	case r.Branch != "":
+		return pushed == "refs/heads/"+r.Branch
+	case r.Tag != "", r.SemVer != "":
+		return strings.HasPrefix(pushed, "refs/tags/")
+	}
+	return false
+}

@@ -171,3 +171,24 @@ func TestStripCredentials(t *testing.T) {
 		assert.Equal(t, want, StripCredentials(in), in)
 	}
 }
+
+func TestRefMoves(t *testing.T) {
+	for _, tc := range []struct {
+		ref, pushed string
+		want        bool
+	}{
+		{"main", "refs/heads/main", true},
+		{"main", "refs/heads/trellis/lineage", false},
+		{"branch:release/1", "refs/heads/release/1", true},
+		{"main", "refs/tags/v1.0.0", false},
+		{"tag:v1.0.0", "refs/tags/v1.0.0", true},
+		{"semver:>=1.0.0", "refs/tags/v1.2.0", true},
+		{"semver:>=1.0.0", "refs/heads/main", false},
+		{"commit:" + strings.Repeat("a", 40), "refs/heads/main", false},
+		{"main", "", true},
+	} {
+		ref, err := ParseRef(tc.ref)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, ref.Moves(tc.pushed), "%s <- push to %s", tc.ref, tc.pushed)
+	}
+}

@@ -158,7 +158,17 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
-	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(d.Trigger)}
+	ref, err := source.ParseRef(o.ref)
+	if err != nil {
+		return usageError{fmt.Errorf("--ref: %w", err)}
+	}
+	route := gh.route(d.Trigger)
+	hook := &daemon.WebhookHandler{Log: log, Trigger: func(ev daemon.Event) {
+		if ev.Kind == "push" && !ref.Moves(ev.Ref) {
+			return // another branch (the lineage branch's own commits) or tag: nothing to poll
+		}
+		route(ev)
+	}}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
 		switch {
