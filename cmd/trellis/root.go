@@ -93,6 +93,7 @@ func newRootCommand(s streams) *cobra.Command {
 		newVersionCommand(s),
 		newLineageCommand(s),
 	)
+	root.AddCommand(newSuspendCommands(s)...)
 	return root
 }
 

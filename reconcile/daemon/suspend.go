@@ -14,7 +14,7 @@ import (
 //	touch  STATE/suspend-<cluster>  # suspend one cluster
 //	rm     STATE/suspend...         # resume
 //
-// In-cluster: kubectl -n trellis-system exec deploy/trellis -- touch /var/lib/trellis/suspend.
+// In-cluster: kubectl -n trellis-system exec deploy/trellis -- /trellis suspend --state-dir /var/lib/trellis.
 // A suspended cluster is neither applied nor corrected for drift; polling
 // and rendering go on, so the latest revision applies on resume.
 
@@ -33,4 +33,33 @@ func Suspended(stateDir, cluster string) bool {
 		}
 	}
 	return false
+}
+
+// suspendPath is the file that suspends cluster ("" for the whole
+// source).
+func suspendPath(stateDir, cluster string) string {
+	if cluster == "" {
+		return filepath.Join(stateDir, SuspendFile)
+	}
+	return filepath.Join(stateDir, SuspendFile+"-"+cluster)
+}
+
+// Suspend creates the file that suspends cluster ("" for the whole
+// source) in stateDir.
+func Suspend(stateDir, cluster string) error {
+	f, err := os.OpenFile(suspendPath(stateDir, cluster), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Resume removes the file that suspends cluster ("" for the whole
+// source); resuming what is not suspended is no error.
+func Resume(stateDir, cluster string) error {
+	err := os.Remove(suspendPath(stateDir, cluster))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
