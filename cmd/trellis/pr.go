@@ -24,6 +24,7 @@ type prOptions struct {
 	apiURL     string
 	tokenFile  string
 	repo       string
+	path       string
 	kubeconfig string
 	context    string
 	// Lineage: where the check's records go (no repo: nowhere).
@@ -65,6 +66,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.apiURL, "github-api-url", "", "GitHub's REST API (default https://api.github.com; https://HOST/api/v3 for GitHub Enterprise Server)")
 	f.StringVar(&o.tokenFile, "github-token-file", "", "file holding the GitHub token (default: $"+tokenEnv+")")
 	f.StringVar(&o.repo, "repo", "", "where to clone the config repo from, a URL or a directory (default: the repository's clone URL from the API)")
+	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
@@ -131,7 +133,7 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, usageError{err}
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster, single)

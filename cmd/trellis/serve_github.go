@@ -75,7 +75,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
-			GitToken: token, WorkDir: work,
+			GitToken: token, WorkDir: work, Path: o.path,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
 		},
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type Options struct {
 	// WorkDir is where the temporary checkout goes (default: the
 	// system's temporary directory). It is removed when Check returns.
 	WorkDir string
+	// Path is the config repo's directory inside the Git repository
+	// ("" or "." for its root), as the daemon's --path.
+	Path string
 	// Redact are patterns (Go regexps) hidden in the comment's free text
 	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
 	Redact []string
@@ -154,6 +158,14 @@ func check(ctx context.Context, o Options, res *Result) error {
 	if err != nil {
 		return err
 	}
+	roots := []string{co.HeadDir, co.BaseDir}
+	if o.Path != "" && o.Path != "." {
+		clean := filepath.Clean(filepath.FromSlash(o.Path))
+		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("pull request %d: path %q: not inside the repository", pr.Number, o.Path)
+		}
+		co.HeadDir, co.BaseDir = filepath.Join(co.HeadDir, clean), filepath.Join(co.BaseDir, clean)
+	}
 	base, head := renderSides(co, pr, res)
 	res.declarations = head
 	if res.Valid() {
@@ -166,7 +178,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 	if err != nil {
 		return err
 	}
-	redactor.dirs = []string{co.HeadDir, co.BaseDir}
+	redactor.dirs = append([]string{co.HeadDir, co.BaseDir}, roots...)
 	redactor.redactResult(res)
 	res.Body = RenderComment(*res)
 	return nil

@@ -42,3 +42,32 @@ func TestPRCheckRecords(t *testing.T) {
 	require.NotEmpty(t, recs[0].Errors)
 	assert.True(t, strings.HasPrefix(recs[0].Errors[0], "pipeline.yaml:8:13: "), recs[0].Errors[0])
 }
+
+// With Path, a check reads the config repo in that directory of the Git
+// repository only, and reports positions relative to it.
+func TestPRCheckPath(t *testing.T) {
+	f := newFixture(t)
+	f.openPR(7, with(map[string]string{
+		"pipeline.yaml":          "kind: [broken", // outside the config repo: never read
+		"platform/cluster.yaml":  baseFiles["cluster.yaml"],
+		"platform/endpoint.yaml": strings.Replace(endpointFile(2), "max: 2", "max: 0", 1),
+	}))
+	res := f.mustCheck(7, Options{Path: "platform"})
+	require.False(t, res.Valid())
+	require.Len(t, res.Problems, 1, "%v", res.Problems)
+	assert.Equal(t, "endpoint.yaml", res.Problems[0].Path, "relative to the config repo")
+
+	f.push(7, with(map[string]string{
+		"pipeline.yaml":          "kind: [broken",
+		"platform/cluster.yaml":  baseFiles["cluster.yaml"],
+		"platform/endpoint.yaml": endpointFile(2),
+	}))
+	res = f.mustCheck(7, Options{Path: "platform/"})
+	require.True(t, res.Valid(), "%v", res.Problems)
+	require.Len(t, res.Clusters, 1)
+	assert.Contains(t, res.Body, "added <code>ml/inferenceservice.serving.kserve.io/iris</code>")
+
+	_, err := f.check(7, Options{Path: "../elsewhere"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not inside the repository")
+}
