@@ -46,7 +46,9 @@
 // A checkout is written into a temporary directory, synced and renamed, so
 // a checkout directory that exists is complete; leftovers of an interrupted
 // checkout are removed. Only the current checkout and the one before it
-// are kept (a reader may still be using the previous one). After a restart,
+// are kept (a reader may still be using the previous one). repo.git only
+// grows, a shallow commit per fetch: before a fetch, one beyond
+// Spec.CacheLimit is emptied, and that fetch starts it anew. After a restart,
 // the first Poll of an unchanged remote finds the commit in repo.git and its
 // checkout on disk: one listing, no fetch (Changed is true: it is the first
 // Poll of that Source). One Source at a time should use a given URL's cache

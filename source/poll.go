@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -144,6 +145,9 @@ func (s *Source) pollRemote(ctx context.Context, creds credentials) (Revision, e
 	}
 	commit, err := s.repo.CommitObject(t.commit)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		if err := s.collect(); err != nil {
+			return Revision{}, err
+		}
 		if t, err = s.fetch(ctx, creds, t); err != nil {
 			return Revision{}, err
 		}
@@ -168,6 +172,38 @@ func (s *Source) pollRemote(ctx context.Context, creds credentials) (Revision, e
 	rev.Changed = s.last == nil || s.last.Commit != rev.Commit
 	s.last, s.lastTree = &rev, root
 	return rev, nil
+}
+
+// collect empties the bare repository when it outgrew Spec.CacheLimit:
+// each fetch adds a shallow commit and its tree, and nothing else ever
+// removes them. The fetch that follows starts it anew, at the same cost
+// as the fetch it was about to make; the checkouts are left alone.
+func (s *Source) collect() error {
+	limit := s.spec.CacheLimit
+	if limit == 0 {
+		limit = DefaultCacheLimit
+	}
+	if limit < 0 {
+		return nil
+	}
+	path := filepath.Join(s.cache, "repo.git")
+	var size int64
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, ierr := d.Info(); ierr == nil {
+				size += info.Size()
+			}
+		}
+		return nil
+	})
+	if size <= limit {
+		return nil
+	}
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("cache %s: %w", path, err)
+	}
+	s.repo = nil
+	return s.open()
 }
 
 // open opens the bare repository, creating it on first use; a repository

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"trellis.dev/trellis/test/gitserver"
@@ -223,4 +224,35 @@ func TestConcurrentPolls(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, n, "exactly one poll saw the change")
+}
+
+// TestPollCollectsTheCache: a bare repository grown beyond CacheLimit is
+// emptied before the next fetch, which starts it anew; polls go on
+// returning the right revisions. Without the limit, old commits stay.
+func TestPollCollectsTheCache(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		limit     int64
+		keepsOlds bool
+	}{{"over the limit", 1, false}, {"default limit", 0, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRemote(t, gitserver.Options{})
+			first := r.commit(t, map[string]string{"a.yaml": "a: 1\n"}, "one")
+			spec := r.spec(t)
+			spec.CacheLimit = tc.limit
+			s := mustNew(t, spec)
+			rev, err := s.Poll(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, first, rev.Commit)
+			next := r.commit(t, map[string]string{"a.yaml": "a: 2\n"}, "two")
+			rev, err = s.Poll(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, next, rev.Commit)
+			b, err := os.ReadFile(filepath.Join(rev.Dir, "a.yaml"))
+			require.NoError(t, err)
+			assert.Equal(t, "a: 2\n", string(b))
+			_, err = s.repo.CommitObject(plumbing.NewHash(first))
+			assert.Equal(t, tc.keepsOlds, err == nil, "the first commit is still cached: %v", err)
+		})
+	}
 }

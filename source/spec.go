@@ -42,7 +42,14 @@ type Spec struct {
 	// VerifyKeys are armored OpenPGP public keys; when any is given, a
 	// commit must carry a signature made by one of them.
 	VerifyKeys []string
+	// CacheLimit bounds the bare repository of the cache: before a fetch,
+	// a repository grown beyond it is emptied, and the fetch (shallow)
+	// starts it anew (default DefaultCacheLimit; negative: no limit).
+	CacheLimit int64
 }
+
+// DefaultCacheLimit is the default Spec.CacheLimit.
+const DefaultCacheLimit = 256 << 20
 
 // Ref names what to follow in a repository: exactly one field is set.
 type Ref struct {
