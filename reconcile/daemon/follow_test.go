@@ -334,3 +334,25 @@ func TestDaemonLogsMatchStdout(t *testing.T) {
 	}
 	assert.True(t, revs[first.Revision] && revs[second], "a record of each revision: %v", revs)
 }
+
+// TestDaemonRecordsWhatHappened: drift checks that find nothing to do
+// leave no record; a new revision does.
+func TestDaemonRecordsWhatHappened(t *testing.T) {
+	h := newHarnessWith(t, 50*time.Millisecond, func(h *harness, cfg *Config) {
+		withLineage(t)(h, cfg)
+		cfg.FollowTimeout = 10 * time.Millisecond // the endpoints never become ready here
+	})
+	first := h.next()
+	require.False(t, first.Failed(), first.Error)
+	for range 4 { // drift checks: nothing to do
+		cs := h.next()
+		require.Equal(t, len(cs.Changes), cs.Count(reconcile.Unchanged), cs.Summary())
+	}
+	second := h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(2)}, "scale")
+	h.waitRevision(second)
+	for range 4 {
+		h.next()
+	}
+	recs := h.records(2, func(lineage.Record) bool { return true })
+	assert.Equal(t, 2, len(recs), "one record per revision, none per drift check")
+}

@@ -31,6 +31,8 @@ type worker struct {
 	cluster *render.Cluster
 	result  *render.Result
 	snap    Snapshot
+	// lastRecord is the last record made (see repeats).
+	lastRecord recordKey
 }
 
 func newWorker(d *Daemon, name string) *worker {
@@ -166,9 +168,7 @@ func (w *worker) follow(ctx context.Context, client *reconcile.Client, c *render
 	w.d.following.Add(1)
 	go func() {
 		defer w.d.following.Done()
-		fctx, cancel := context.WithTimeout(ctx, w.d.cfg.FollowTimeout)
-		defer cancel()
-		followed := lineage.Follow(fctx, client, targets, lineage.FollowOptions{
+		followed := lineage.Follow(ctx, client, targets, lineage.FollowOptions{
 			Interval: w.d.cfg.FollowInterval,
 			Timeout:  w.d.cfg.FollowTimeout,
 			Log:      log,
@@ -206,6 +206,37 @@ func servedPipelines(c *render.Cluster) map[string]bool {
 		}
 	}
 	return out
+}
+
+// repeats reports whether rec says nothing the cluster's last record did
+// not: a drift check that found nothing to do at the revision last
+// recorded (unless the run before failed), or the same failure again. Such runs leave no record, so
+// that the lineage branch holds what happened, not one commit per
+// interval. The first run of each revision after a start is always
+// recorded.
+func (w *worker) repeats(rec lineage.Record) bool {
+	errs := strings.Join(rec.Errors, "\n")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := w.lastRecord
+	w.lastRecord = recordKey{revision: rec.Source.Revision, result: rec.Result, errors: errs}
+	if last.revision != rec.Source.Revision {
+		return false
+	}
+	switch rec.Result {
+	case lineage.NoOp:
+		return last.result != lineage.Failed // a recovery is news
+	case lineage.Failed:
+		return last.result == lineage.Failed && last.errors == errs
+	}
+	return false
+}
+
+// recordKey is what repeats compares of two records.
+type recordKey struct {
+	revision string
+	result   lineage.Result
+	errors   string
 }
 
 // kick asks the worker for an apply now.
@@ -261,14 +292,21 @@ func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.Cha
 		return
 	}
 	rec := run.Finish(cs, followed, err)
-	if w.d.cfg.Recorded != nil {
-		w.d.cfg.Recorded(ctx, rec)
+	if w.repeats(rec) {
+		log.Debug("nothing new since the last record; none written", "result", rec.Result)
+	} else {
+		if w.d.cfg.Recorded != nil {
+			w.d.cfg.Recorded(ctx, rec)
+		}
+		if w.d.cfg.Lineage == nil {
+			return
+		}
+		if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
+			log.Error("lineage record not queued", "error", qerr)
+			return
+		}
 	}
 	if w.d.cfg.Lineage == nil {
-		return
-	}
-	if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
-		log.Error("lineage record not queued", "error", qerr)
 		return
 	}
 	if ctx.Err() != nil {
