@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -208,4 +211,57 @@ func TestApplyCommandLineage(t *testing.T) {
 		}
 		assert.Contains(t, string(log), strconv.Quote(line), "each printed line is in the run's log")
 	}
+}
+
+// TestApplyCommandWaitFollowsRuns: with --wait, the Workflow run the apply
+// started is followed to its end (moved to Succeeded here as Argo would)
+// and printed with its outputs.
+func TestApplyCommandWaitFollowsRuns(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	dir := applyRepo(t, ns)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "repo", "pipeline.yaml"), []byte(`apiVersion: trellis.dev/v1alpha1
+kind: Pipeline
+metadata: {name: train}
+spec:
+  cluster: alpha
+  namespace: `+ns+`-alpha
+  runOnChange: true
+  steps:
+  - name: train
+    image: python:3.12-slim
+    command: [python, -c, "print(1)"]
+    outputs: {artifacts: [{name: model, path: /out/model}]}
+`), 0o644))
+
+	c, err := reconcile.NewClient(cp.RESTConfig())
+	require.NoError(t, err)
+	wfs, _, err := c.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Workflow"}, ns+"-alpha")
+	require.NoError(t, err)
+	watch, err := wfs.Watch(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	defer watch.Stop()
+	done := make(chan error, 1)
+	go func() { // Argo's controller, for the one run
+		for ev := range watch.ResultChan() {
+			wf, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok || ev.Type != "ADDED" {
+				continue
+			}
+			wf.Object["status"] = map[string]any{"phase": "Succeeded", "finishedAt": time.Now().UTC().Format(time.RFC3339),
+				"nodes": map[string]any{"n1": map[string]any{"id": "n1", "name": wf.GetName() + ".train", "type": "Pod",
+					"templateName": "step-train", "phase": "Succeeded",
+					"outputs": map[string]any{"artifacts": []any{map[string]any{"name": "model", "s3": map[string]any{"bucket": "models", "key": "m.tgz"}}}}}}}
+			_, err := wfs.Update(context.Background(), wf, metav1.UpdateOptions{})
+			done <- err
+			return
+		}
+		done <- errors.New("watch ended before the run was created")
+	}()
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+		"--revision", pinnedRevision, "--source-id", ns, "--wait", "--timeout", "1m"}, nil)
+	require.NoError(t, <-done)
+	assert.Equal(t, exitOK, r.exit, r.stderr)
+	assert.Regexp(t, `workflow `+ns+`-alpha/train-\S+ Succeeded train\.model=s3://models/m\.tgz\n`, r.stdout)
+	assert.Contains(t, r.stdout, "cluster alpha: 1 runs followed\n")
 }
