@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -206,6 +207,8 @@ func TestDaemonPinsModelFromPipelineRun(t *testing.T) {
 	}, f.Outputs)
 
 	served := h.records(1, func(r lineage.Record) bool { return len(r.Pins) > 0 && r.Pins[0].Run == run.Name })[0]
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.RunsFollowed.WithLabelValues("dev", "Workflow", "Succeeded")))
+	assert.Zero(t, testutil.ToFloat64(h.metrics.LineagePushErrors))
 	require.Len(t, served.Followed, 1)
 	assert.Equal(t, "Ready", served.Followed[0].Phase)
 	assert.Equal(t, uri, served.Followed[0].ModelURI)
@@ -355,4 +358,22 @@ func TestDaemonRecordsWhatHappened(t *testing.T) {
 	}
 	recs := h.records(2, func(lineage.Record) bool { return true })
 	assert.Equal(t, 2, len(recs), "one record per revision, none per drift check")
+}
+
+// TestDaemonLineageRemoteDown: records that cannot be pushed stay queued,
+// and the metrics say so; applies go on.
+func TestDaemonLineageRemoteDown(t *testing.T) {
+	h := newHarnessWith(t, time.Hour, func(h *harness, cfg *Config) {
+		withLineage(t)(h, cfg)
+		cfg.FollowTimeout = 10 * time.Millisecond
+		cfg.Lineage.RepoURL = "http://127.0.0.1:1/nowhere.git"
+		cfg.Lineage.Backoff = lineage.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Attempts: 2}
+	})
+	require.False(t, h.next().Failed())
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.metrics.LineagePushErrors) >= 1 }, time.Minute, 10*time.Millisecond)
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.LineagePending), "the record waits on disk")
+	assert.Contains(t, h.logs.String(), "lineage records not pushed yet; they stay queued")
+	rev := h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(3)}, "scale")
+	h.d.Trigger()
+	require.False(t, h.waitRevision(rev).Failed(), "a lineage outage holds up no apply")
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/lineage"
 )
 
 // Metrics are the daemon's Prometheus metrics.
@@ -16,6 +17,9 @@ type Metrics struct {
 	PollErrors        prometheus.Counter
 	RenderErrors      prometheus.Counter
 	Revision          *prometheus.GaugeVec
+	LineagePending    prometheus.Gauge
+	LineagePushErrors prometheus.Counter
+	RunsFollowed      *prometheus.CounterVec
 }
 
 // NewMetrics registers the daemon's metrics with reg.
@@ -47,8 +51,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "trellis_source_revision_info", Help: "1 for the source revision last fetched, with whether it rendered (valid=true|false).",
 		}, []string{"revision", "valid"}),
+		LineagePending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trellis_lineage_pending_records", Help: "Lineage records waiting on disk to be pushed (those of runs being followed included).",
+		}),
+		LineagePushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trellis_lineage_push_errors_total", Help: "Pushes to the lineage branch that gave up after their retries; the records stay queued.",
+		}),
+		RunsFollowed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trellis_runs_followed_total", Help: "Runs followed after applies, by cluster, kind and the phase they ended in.",
+		}, []string{"cluster", "kind", "phase"}),
 	}
-	reg.MustRegister(m.ReconcileDuration, m.Reconciles, m.LastApplied, m.Objects, m.PollDuration, m.PollErrors, m.RenderErrors, m.Revision)
+	reg.MustRegister(m.ReconcileDuration, m.Reconciles, m.LastApplied, m.Objects, m.PollDuration, m.PollErrors, m.RenderErrors, m.Revision,
+		m.LineagePending, m.LineagePushErrors, m.RunsFollowed)
 	return m
 }
 
@@ -85,4 +99,25 @@ func (m *Metrics) sourceRevision(rev string, valid bool) {
 		v = "false"
 	}
 	m.Revision.WithLabelValues(rev, v).Set(1)
+}
+
+// lineage records the state of the lineage queue after a flush.
+func (m *Metrics) lineage(pending int, pushErr error) {
+	if m == nil {
+		return
+	}
+	m.LineagePending.Set(float64(pending))
+	if pushErr != nil {
+		m.LineagePushErrors.Inc()
+	}
+}
+
+// followed counts the runs a follow ended with.
+func (m *Metrics) followed(cluster string, runs []lineage.Followed) {
+	if m == nil {
+		return
+	}
+	for _, f := range runs {
+		m.RunsFollowed.WithLabelValues(cluster, f.Kind, f.Phase).Inc()
+	}
 }

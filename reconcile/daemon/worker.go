@@ -180,6 +180,7 @@ func (w *worker) follow(ctx context.Context, client *reconcile.Client, c *render
 				}
 			},
 		})
+		w.d.cfg.Metrics.followed(w.name, followed)
 		w.record(ctx, run, cs, followed, nil, log)
 	}()
 }
@@ -312,7 +313,10 @@ func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.Cha
 	if ctx.Err() != nil {
 		return // stopping: the record stays queued on disk for the next start
 	}
-	if ferr := w.d.cfg.Lineage.Flush(ctx); ferr != nil {
+	ferr := w.d.cfg.Lineage.Flush(ctx)
+	if ferr != nil {
 		log.Warn("lineage records not pushed yet; they stay queued", "error", ferr)
 	}
+	pending, _ := w.d.cfg.Lineage.Pending()
+	w.d.cfg.Metrics.lineage(pending, ferr)
 }
