@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"trellis.dev/trellis/render"
 )
 
 // Output kinds of a run.
@@ -25,10 +27,6 @@ type RunOutput struct {
 	Value string `json:"value"`
 }
 
-// stepTemplatePrefix is the prefix of the templates render gives a
-// pipeline's steps.
-const stepTemplatePrefix = "step-"
-
 // WorkflowOutputs returns the output parameters and artifacts of the Pod
 // nodes of an Argo Workflow, sorted by step, kind and name. An artifact's
 // value is its URI (s3://bucket/key, gs://bucket/key, an http(s) URL...),
@@ -44,10 +42,7 @@ func WorkflowOutputs(wf *unstructured.Unstructured) []RunOutput {
 		if !ok || str(node, "type") != "Pod" {
 			continue
 		}
-		step := strings.TrimPrefix(str(node, "templateName"), stepTemplatePrefix)
-		if step == "" {
-			step = str(node, "displayName")
-		}
+		step := StepOf(node)
 		params, _, _ := unstructured.NestedSlice(node, "outputs", "parameters")
 		for _, p := range params {
 			if pm, ok := p.(map[string]any); ok {
@@ -74,6 +69,21 @@ func WorkflowOutputs(wf *unstructured.Unstructured) []RunOutput {
 		return a.Name < b.Name
 	})
 	return out
+}
+
+// StepOf returns the pipeline step of a node of a Workflow's
+// status.nodes: its template's name (templateName, else
+// templateRef.template) without the "step-" prefix render gives it, else
+// the node's display name.
+func StepOf(node map[string]any) string {
+	template := str(node, "templateName")
+	if template == "" {
+		template, _, _ = unstructured.NestedString(node, "templateRef", "template")
+	}
+	if step := strings.TrimPrefix(template, render.StepTemplatePrefix); step != "" {
+		return step
+	}
+	return str(node, "displayName")
 }
 
 // ArtifactURI is the URI of an Argo artifact (an element of a node's

@@ -14,9 +14,6 @@ const (
 	argoAPIVersion = "argoproj.io/v1alpha1"
 	// dagTemplate is the entrypoint template, the pipeline's DAG.
 	dagTemplate = "main"
-	// stepTemplatePrefix starts the name of a step's container template,
-	// so that a step named "main" cannot clash with the DAG.
-	stepTemplatePrefix = "step-"
 	// defaultKeepRuns is how many runs are kept when nothing says.
 	defaultKeepRuns = 5
 	// defaultTimezone is the time zone of a schedule that names none.
@@ -83,7 +80,7 @@ func pipelineArguments(p *schema.PipelineSpec) map[string]any {
 // the steps whose artifacts it takes, and passes every pipeline parameter
 // and its input artifacts to the step's template.
 func dagTask(s schema.Step, params []string) map[string]any {
-	task := map[string]any{"name": s.Name, "template": stepTemplatePrefix + s.Name}
+	task := map[string]any{"name": s.Name, "template": StepTemplatePrefix + s.Name}
 	setIf(task, "dependencies", anyList(stepDependencies(s), nil))
 	args := map[string]any{}
 	paramArgs := make([]any, len(params))
@@ -135,7 +132,7 @@ func stepTemplate(c *schema.Cluster, s schema.Step, params []string) map[string]
 	setIf(container, "args", anyList(s.Args, nil))
 	setIf(container, "env", envList(s.Env, nil))
 	setIf(container, "resources", containerResources(s.Resources))
-	tmpl := map[string]any{"name": stepTemplatePrefix + s.Name}
+	tmpl := map[string]any{"name": StepTemplatePrefix + s.Name}
 	inputs := map[string]any{}
 	inParams := make([]any, len(params))
 	for i, name := range params {
@@ -195,6 +192,10 @@ func cronWorkflow(in kindInput, p *schema.PipelineSpec) *unstructured.Unstructur
 	}
 	return cw
 }
+
+// StepTemplatePrefix starts the name of a step's container template, so
+// that a step named "main" cannot clash with the DAG.
+const StepTemplatePrefix = "step-"
 
 // pipelineRun returns the Workflow run of the WorkflowTemplate whose spec
 // hashes to hash. It is labelled as a run of the pipeline, with the

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,9 +31,6 @@ const podLogTimeout = 20 * time.Second
 const (
 	argoPodNameAnnotation = "workflows.argoproj.io/pod-name-format"
 	argoMaxPodNamePrefix  = 253 - 10 - 1
-	// argoStepPrefix is the prefix of the templates render gives a
-	// pipeline's steps (as reconcile.WorkflowOutputs strips it).
-	argoStepPrefix = "step-"
 )
 
 // podNode is a Pod node of a Workflow whose log is copied.
@@ -59,10 +55,7 @@ func podNodes(wf *unstructured.Unstructured) []podNode {
 		if template == "" {
 			template = nestedString(node, "templateRef", "template")
 		}
-		step := strings.TrimPrefix(template, argoStepPrefix)
-		if step == "" {
-			step = stringOf(node, "displayName")
-		}
+		step := reconcile.StepOf(node)
 		id, v2 := stringOf(node, "id"), argoPodNameV2(wf.GetName(), stringOf(node, "name"), template)
 		pods := []string{id, v2}
 		if v2First {
