@@ -99,8 +99,8 @@ type Followed struct {
 
 // Output kinds.
 const (
-	OutputParameter = "parameter"
-	OutputArtifact  = "artifact"
+	OutputParameter = reconcile.OutputParameter
+	OutputArtifact  = reconcile.OutputArtifact
 	OutputMetric    = "metric"
 )
 
