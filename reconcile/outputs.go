@@ -21,7 +21,7 @@ const (
 type RunOutput struct {
 	// Step is the pipeline step: the node's template name without the
 	// "step-" prefix trellis gives it, else the node's display name.
-	Step  string `json:"step"`
+	Step  string `json:"step,omitempty"`
 	Kind  string `json:"kind"`
 	Name  string `json:"name"`
 	Value string `json:"value"`

@@ -9,18 +9,8 @@ import (
 // LocalRevision returns the commit checked out in the Git work tree that
 // holds dir, or "" when dir is not inside a Git repository.
 func LocalRevision(dir string) (string, error) {
-	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	head, err := repo.Head()
-	if err != nil {
-		return "", nil // an empty repository has no revision yet
-	}
-	return head.Hash().String(), nil
+	rev, err := LocalCommit(dir)
+	return rev.Commit, err
 }
 
 // LocalCommit describes the commit checked out in dir, for lineage

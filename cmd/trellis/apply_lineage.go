@@ -122,11 +122,8 @@ func (r *applyRecorder) finish(ctx context.Context, run *lineage.Run, cs *reconc
 		return nil
 	}
 	rec := run.Finish(cs, followed, err)
-	if qerr := r.writer.Enqueue(rec, run.Log()); qerr != nil {
-		return fmt.Errorf("cluster %s: lineage record: %w", cs.Cluster, qerr)
-	}
-	if ferr := r.writer.Flush(ctx); ferr != nil {
-		return fmt.Errorf("cluster %s: lineage record %s stays queued in %s: %w", cs.Cluster, rec.RunID, r.writer.StateDir, ferr)
+	if werr := r.writer.Write(ctx, run.Log(), rec); werr != nil {
+		return fmt.Errorf("cluster %s: %w", cs.Cluster, werr)
 	}
 	printLine(fmt.Sprintf("cluster %s: lineage run %s recorded on %s (%s)", cs.Cluster, rec.RunID, r.writer.Branch, rec.Result))
 	return nil

@@ -102,13 +102,8 @@ func recordCheck(ctx context.Context, o prOptions, res *pullrequest.Result, s st
 		return err
 	}
 	recs := res.Records()
-	for _, rec := range recs {
-		if err := w.Enqueue(rec, []byte(res.Body)); err != nil {
-			return fmt.Errorf("lineage record %s: %w", rec.RunID, err)
-		}
-	}
-	if err := w.Flush(ctx); err != nil {
-		return fmt.Errorf("lineage records stay queued in %s: %w", w.StateDir, err)
+	if err := w.Write(ctx, []byte(res.Body), recs...); err != nil {
+		return err
 	}
 	for _, rec := range recs {
 		fmt.Fprintf(s.err, "lineage run %s recorded on %s (%s)\n", rec.RunID, w.Branch, rec.Result)

@@ -158,17 +158,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
-	ref, err := source.ParseRef(o.ref)
-	if err != nil {
-		return usageError{fmt.Errorf("--ref: %w", err)}
-	}
-	route := gh.route(d.Trigger)
-	hook := &daemon.WebhookHandler{Log: log, Trigger: func(ev daemon.Event) {
-		if ev.Kind == "push" && !ref.Moves(ev.Ref) {
-			return // another branch (the lineage branch's own commits) or tag: nothing to poll
-		}
-		route(ev)
-	}}
+	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
 		switch {

@@ -18,6 +18,7 @@ import (
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/reconcile/pullrequest"
 	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/source"
 )
 
 // serveTokenEnv is where `trellis serve` finds the GitHub token first
@@ -98,15 +99,10 @@ func recordChecks(w *lineage.Writer, log *slog.Logger) func(int, *pullrequest.Re
 		if res == nil || res.Started.IsZero() || res.Finished.IsZero() {
 			return // the check did not get as far as the pull request
 		}
-		for _, rec := range res.Records() {
-			if err := w.Enqueue(rec, []byte(res.Body)); err != nil {
-				log.Error("lineage record of a pull-request check not queued", "run", rec.RunID, "error", err)
-			}
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := w.Flush(ctx); err != nil {
-			log.Warn("lineage records not pushed yet; they stay queued", "error", err)
+		if err := w.Write(ctx, []byte(res.Body), res.Records()...); err != nil {
+			log.Warn("lineage records of a pull-request check not pushed yet", "pr", res.PullRequest.Number, "error", err)
 		}
 	}
 }
@@ -135,12 +131,16 @@ func (g *serveGitHub) recorded() func(context.Context, lineage.Record) {
 	return g.summaries.Record
 }
 
-// route is the webhook's Trigger: a push polls the source at once; a
+// route is the webhook's Trigger: a push that can move ref polls the
+// source at once, one to another ref (the lineage branch) is ignored; a
 // pull request that was opened or changed is checked at once; a closed
 // one (maybe merged) polls the source. Without --github-repo, every
-// event polls the source.
-func (g *serveGitHub) route(poll func()) func(daemon.Event) {
+// pull_request event polls the source.
+func (g *serveGitHub) route(ref source.Ref, poll func()) func(daemon.Event) {
 	return func(ev daemon.Event) {
+		if ev.Kind == "push" && !ref.Moves(ev.Ref) {
+			return
+		}
 		if g == nil || ev.Kind != "pull_request" {
 			poll()
 			return

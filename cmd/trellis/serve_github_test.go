@@ -25,6 +25,7 @@ import (
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/reconcile/pullrequest"
+	"trellis.dev/trellis/source"
 	"trellis.dev/trellis/test/githubapi"
 )
 
@@ -141,9 +142,12 @@ func TestServeGitHubFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, g, "no --github-repo, no pull requests")
 	assert.Nil(t, g.recorded())
+	main := source.Ref{Branch: "main"}
 	polled := 0
-	g.route(func() { polled++ })(daemon.Event{Kind: "pull_request", PR: 3, Action: "opened"})
-	assert.Equal(t, 1, polled, "without --github-repo every event polls")
+	g.route(main, func() { polled++ })(daemon.Event{Kind: "pull_request", PR: 3, Action: "opened"})
+	assert.Equal(t, 1, polled, "without --github-repo every pull_request event polls")
+	g.route(main, func() { polled++ })(daemon.Event{Kind: "push", Ref: "refs/heads/trellis/lineage"})
+	assert.Equal(t, 1, polled, "a push to another branch never polls")
 
 	for _, tt := range []struct {
 		args []string
@@ -172,12 +176,13 @@ func TestServeGitHubFlags(t *testing.T) {
 		poll bool
 	}{
 		{daemon.Event{Kind: "push", Ref: "refs/heads/main"}, true},
+		{daemon.Event{Kind: "push", Ref: "refs/heads/trellis/lineage"}, false},
 		{daemon.Event{Kind: "pull_request", PR: 3, Action: "synchronize"}, false},
 		{daemon.Event{Kind: "pull_request", PR: 3, Action: "closed"}, true},
 		{daemon.Event{Kind: "pull_request", PR: 3, Action: "labeled"}, false},
 	} {
 		polled = 0
-		g.route(func() { polled++ })(tt.ev)
+		g.route(main, func() { polled++ })(tt.ev)
 		assert.Equal(t, tt.poll, polled == 1, "%+v", tt.ev)
 	}
 }

@@ -11,7 +11,10 @@ import (
 )
 
 // serveSource adapts a Git source to the daemon.
-type serveSource struct{ src *source.Source }
+type serveSource struct {
+	src *source.Source
+	ref source.Ref // what it follows
+}
 
 var _ daemon.Source = serveSource{}
 
@@ -44,5 +47,5 @@ func newServeSource(o serveOptions) (serveSource, error) {
 	if err != nil {
 		return serveSource{}, err
 	}
-	return serveSource{src: src}, nil
+	return serveSource{src: src, ref: ref}, nil
 }

@@ -190,7 +190,7 @@ func (w *worker) follow(ctx context.Context, client *reconcile.Client, c *render
 func interrupted(targets []reconcile.ObjectRef) []lineage.Followed {
 	out := make([]lineage.Followed, len(targets))
 	for i, t := range targets {
-		out[i] = lineage.Followed{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Phase: "Unknown",
+		out[i] = lineage.Followed{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Phase: lineage.PhaseUnknown,
 			Message: "not followed to the end: trellis stopped while following it"}
 	}
 	return out
@@ -293,30 +293,31 @@ func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.Cha
 		return
 	}
 	rec := run.Finish(cs, followed, err)
-	if w.repeats(rec) {
+	lw := w.d.cfg.Lineage
+	// A run that followed runs has a record held on disk: it is always
+	// replaced by the finished one.
+	if w.repeats(rec) && followed == nil {
 		log.Debug("nothing new since the last record; none written", "result", rec.Result)
 	} else {
 		if w.d.cfg.Recorded != nil {
 			w.d.cfg.Recorded(ctx, rec)
 		}
-		if w.d.cfg.Lineage == nil {
-			return
-		}
-		if qerr := w.d.cfg.Lineage.Enqueue(rec, run.Log()); qerr != nil {
-			log.Error("lineage record not queued", "error", qerr)
-			return
+		if lw != nil {
+			if qerr := lw.Enqueue(rec, run.Log()); qerr != nil {
+				log.Error("lineage record not queued", "error", qerr)
+			}
 		}
 	}
-	if w.d.cfg.Lineage == nil {
+	if lw == nil {
 		return
 	}
 	if ctx.Err() != nil {
 		return // stopping: the record stays queued on disk for the next start
 	}
-	ferr := w.d.cfg.Lineage.Flush(ctx)
+	ferr := lw.Flush(ctx)
 	if ferr != nil {
 		log.Warn("lineage records not pushed yet; they stay queued", "error", ferr)
 	}
-	pending, _ := w.d.cfg.Lineage.Pending()
+	pending, _ := lw.Pending()
 	w.d.cfg.Metrics.lineage(pending, ferr)
 }

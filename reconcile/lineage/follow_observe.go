@@ -105,9 +105,7 @@ func observeWorkflow(obj *unstructured.Unstructured) (Followed, bool) {
 		}
 		f.Nodes[phase]++
 	}
-	for _, o := range reconcile.WorkflowOutputs(obj) {
-		f.Outputs = append(f.Outputs, Output{Step: o.Step, Kind: o.Kind, Name: o.Name, Value: o.Value})
-	}
+	f.Outputs = reconcile.WorkflowOutputs(obj)
 	switch f.Phase {
 	case "Succeeded", "Failed", "Error":
 		return f, true

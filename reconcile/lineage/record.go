@@ -104,14 +104,10 @@ const (
 	OutputMetric    = "metric"
 )
 
-// Output is one output of a followed run.
-type Output struct {
-	// Step is the Workflow step (node template) that produced it.
-	Step  string `json:"step,omitempty"`
-	Kind  string `json:"kind"`
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+// Output is one output of a followed run: a Workflow step's output (see
+// reconcile.WorkflowOutputs), or a parameter or metric of an
+// Experiment's optimal trial, whose Step is the trial.
+type Output = reconcile.RunOutput
 
 // Pin links an endpoint to the pipeline run output it serves (see
 // reconcile's pin.go).

@@ -83,6 +83,20 @@ func (w *Writer) Enqueue(rec Record, log []byte) error {
 	return nil
 }
 
+// Write queues recs, each with log, and pushes every pending record. An
+// error says which records stay queued on disk, for a later Flush.
+func (w *Writer) Write(ctx context.Context, log []byte, recs ...Record) error {
+	for _, rec := range recs {
+		if err := w.Enqueue(rec, log); err != nil {
+			return fmt.Errorf("lineage record %s: %w", rec.RunID, err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		return fmt.Errorf("lineage records stay queued in %s: %w", w.StateDir, err)
+	}
+	return nil
+}
+
 // Hold writes a run's record as it stands to disk, as Enqueue does, but
 // Flush leaves it alone until Enqueue replaces it with the finished
 // record: a run being followed is pushed once, when it is done. Should the

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -179,4 +180,29 @@ func checkGolden(t *testing.T, name, body string) {
 	want, err := os.ReadFile(path)
 	require.NoError(t, err, "golden file (UPDATE=1 writes it)")
 	assert.Equal(t, string(want), body, "comment differs from %s (UPDATE=1 rewrites it)", path)
+}
+
+// runInBackground runs run until the test ends, then checks that it
+// returned no error.
+func runInBackground(t *testing.T, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
+// next waits up to a minute for the next value of ch.
+func next[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(time.Minute):
+		t.Fatalf("no %s within a minute", what)
+		var zero T
+		return zero
+	}
 }

@@ -50,26 +50,14 @@ func startSummaries(t *testing.T, gh *GitHub, o SummaryOptions) (*Summaries, <-c
 	}
 	s, err := NewSummaries(o)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	runInBackground(t, s.Run)
 	return s, events
 }
 
 // nextSummary waits for the next record Summaries handled.
 func nextSummary(t *testing.T, events <-chan summaryEvent) summaryEvent {
 	t.Helper()
-	select {
-	case ev := <-events:
-		return ev
-	case <-time.After(time.Minute):
-		t.Fatal("no record handled within a minute")
-		return summaryEvent{}
-	}
+	return next(t, events, "record handled")
 }
 
 // appliedRecord is the record of cluster's run of rev: objects applied,

@@ -53,26 +53,14 @@ func startWatcher(t *testing.T, f *fixture, o WatchOptions) (*Watcher, <-chan ch
 		}
 	}
 	w := NewWatcher(o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	runInBackground(t, w.Run)
 	return w, events
 }
 
 // nextCheck waits for the watcher's next check.
 func nextCheck(t *testing.T, events <-chan checkEvent) checkEvent {
 	t.Helper()
-	select {
-	case ev := <-events:
-		return ev
-	case <-time.After(time.Minute):
-		t.Fatal("no check within a minute")
-		return checkEvent{}
-	}
+	return next(t, events, "check")
 }
 
 // nextSuccessfulCheck waits for the watcher's next check that completed.
