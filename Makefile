@@ -45,25 +45,26 @@ fuzz:
 ## demo: start a local control plane with the upstream CRDs, apply examples/ to it as a Git repo with lineage, leave it running
 # examples/ declares two clusters, staging and prod, with the same namespaces;
 # one local control plane can only be one of them, so the demo applies
-# staging. Its spec.context (ml-staging) is not in the dev cluster's
-# kubeconfig, and one cluster is applied, so trellis uses the kubeconfig's
-# current context. examples/ is copied to a fresh Git repo, whose lineage
-# branch receives the run's record.
+# staging, through the dev cluster's kubeconfig context named explicitly
+# (trellis never falls back to the kubeconfig's current context).
+# examples/ is copied to a fresh Git repo, whose lineage branch receives the
+# run's record.
 DEMO_REPO ?= $(CURDIR)/.cache/demo/config
 DEMO_GIT = git -C $(DEMO_REPO) -c user.name=demo -c user.email=demo@localhost -c commit.gpgsign=false
+DEMO_KUBE = --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig --context $(DEVCLUSTER_CONTEXT)
 demo: build devcluster-up
 	rm -rf $(DEMO_REPO) && mkdir -p $(DEMO_REPO) && cp -R examples/. $(DEMO_REPO)
 	$(DEMO_GIT) init -q -b main && $(DEMO_GIT) add . && $(DEMO_GIT) commit -q -m "examples"
-	$(TRELLIS) apply $(DEMO_REPO) --cluster staging --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig \
+	$(TRELLIS) apply $(DEMO_REPO) --cluster staging $(DEMO_KUBE) \
 		--lineage-repo $(DEMO_REPO) --lineage-state-dir $(CURDIR)/.cache/demo/lineage-state
 	$(TRELLIS) lineage list --repo $(DEMO_REPO)
 	@echo
-	@echo "examples/ (cluster staging) is applied to the local control plane, which keeps running."
+	@echo "examples/ (cluster staging) is applied to the local control plane, context $(DEVCLUSTER_CONTEXT)"
+	@echo "of $(DEVCLUSTER_DIR)/kubeconfig, which keeps running."
 	@echo "The endpoint mnist waits for the first successful run of its pipeline (no Argo controller runs here)."
-	@echo "  kubeconfig:  $(DEVCLUSTER_DIR)/kubeconfig"
-	@echo "  look:        kubectl --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig get workflowtemplates,workflows,experiments,inferenceservices -A"
+	@echo "  look:        kubectl $(DEMO_KUBE) get workflowtemplates,workflows,experiments,inferenceservices -A"
 	@echo "  lineage:     $(TRELLIS) lineage show --repo $(DEMO_REPO) RUN-ID [--log]"
-	@echo "  again:       $(TRELLIS) apply $(DEMO_REPO) --cluster staging --kubeconfig $(DEVCLUSTER_DIR)/kubeconfig   (a no-op)"
+	@echo "  again:       $(TRELLIS) apply $(DEMO_REPO) --cluster staging $(DEMO_KUBE)   (a no-op)"
 	@echo "  stop it:     make devcluster-down"
 
 clean:

@@ -3,7 +3,7 @@ package reconcile
 // Benchmarks of Apply against the control plane, beside kubectl's
 // server-side apply of the same objects when kubectl is installed:
 //
-//	TRELLIS_TOOLS_BIN=$PWD/.cache/bin go test -run '^$' -bench . ./reconcile/
+//	make tools && go test -run '^$' -bench . ./reconcile/
 //
 // Targets (issue 3): a first apply at least 15x faster than kubectl's, a
 // no-op re-apply at least 100x faster. Each trellis op uses a new Client,

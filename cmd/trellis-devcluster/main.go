@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"trellis.dev/trellis/test/controlplane"
 )
@@ -105,17 +106,24 @@ func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+// hasContext reports whether the kubeconfig at path has the named context.
+func hasContext(path, name string) bool {
+	cfg, err := clientcmd.LoadFromFile(path)
+	return err == nil && cfg.Contexts[name] != nil
+}
+
 func runUp(ctx context.Context, opts upOptions, stdout io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 	cp, err := controlplane.Load(opts.dir)
 	switch {
-	case err == nil && cp.Healthy(ctx) == nil:
+	case err == nil && cp.Healthy(ctx) == nil && hasContext(cp.KubeconfigPath(), opts.contextName):
 		fmt.Fprintln(stdout, "control plane already running")
 		printAccess(stdout, cp)
 		return nil
 	case err == nil:
-		log.Info("recorded control plane is not healthy; restarting it", "dir", cp.Dir())
+		log.Info("recorded control plane is not healthy or has another context; restarting it",
+			"dir", cp.Dir(), "context", opts.contextName)
 		if err := cp.Stop(); err != nil {
 			return fmt.Errorf("clean up %s: %w", cp.Dir(), err)
 		}

@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,8 +34,9 @@ type Binaries struct {
 var ErrBinariesNotFound = errors.New("control-plane binaries not found")
 
 // FindBinaries locates etcd and kube-apiserver: in dir when it is not empty,
-// otherwise in $KUBEBUILDER_ASSETS, $TRELLIS_TOOLS_BIN and <repo root>/.cache/bin,
-// in that order. The first directory that holds both wins.
+// otherwise in $KUBEBUILDER_ASSETS, $TRELLIS_TOOLS_BIN and the directory
+// `make tools` builds them into (ToolsDir), in that order. The first
+// directory that holds both wins.
 func FindBinaries(dir string) (Binaries, error) {
 	var candidates []string
 	if dir != "" {
@@ -48,7 +51,7 @@ func FindBinaries(dir string) (Binaries, error) {
 		}
 	}
 	return Binaries{}, fmt.Errorf("%w: etcd and kube-apiserver are in none of [%s]; "+
-		"run `make tools` to build them into .cache/bin, or set $%s or $%s",
+		"run `make tools` to build them, or set $%s or $%s",
 		ErrBinariesNotFound, strings.Join(candidates, ", "), EnvKubebuilderAssets, EnvToolsBin)
 }
 
@@ -60,10 +63,43 @@ func binaryDirs() []string {
 			dirs = append(dirs, d)
 		}
 	}
-	if root, err := RepoRoot(); err == nil {
-		dirs = append(dirs, filepath.Join(root, ".cache", "bin"))
+	if d, err := ToolsDir(); err == nil {
+		dirs = append(dirs, d)
 	}
 	return dirs
+}
+
+// toolsInputs are the files, relative to the repository root, that etcd and
+// kube-apiserver are built from; test/controlplane.mk's TOOLS_DEPS lists the
+// same, in the same order.
+var toolsInputs = []string{"test/tools/go.mod", "test/tools/go.sum", "test/tools/etcd/main.go"}
+
+// ToolsDir returns the directory `make tools` builds etcd and kube-apiserver
+// into: $XDG_CACHE_HOME/trellis/tools/KEY (~/.cache when XDG_CACHE_HOME is
+// unset), where KEY is the first 16 hex digits of the SHA-256 of the build's
+// inputs, concatenated. Every clone of one revision shares it.
+func ToolsDir() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range toolsInputs {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+		if err != nil {
+			return "", fmt.Errorf("tools directory: %w", err)
+		}
+		h.Write(data)
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("tools directory: %w", err)
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "trellis", "tools", hex.EncodeToString(h.Sum(nil))[:16]), nil
 }
 
 func isExecutable(path string) bool {

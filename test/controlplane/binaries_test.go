@@ -2,6 +2,8 @@ package controlplane_test
 
 import (
 	"os"
+	"os/exec"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -44,4 +46,29 @@ func TestFindBinaries(t *testing.T) {
 		require.ErrorIs(t, err, controlplane.ErrBinariesNotFound)
 		assert.Contains(t, err.Error(), "make tools")
 	})
+}
+
+// TestToolsDirMatchesMake checks that the Go side and the Makefile agree on
+// where `make tools` puts the binaries.
+func TestToolsDirMatchesMake(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on PATH")
+	}
+	root, err := controlplane.RepoRoot()
+	require.NoError(t, err)
+	cmd := exec.Command("make", "-s", "--no-print-directory", "print-tools-bin")
+	cmd.Dir = root
+	for _, kv := range os.Environ() { // the defaults, whatever make called the test
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "TOOLS_BIN", "TOOLS_CACHE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	want, err := controlplane.ToolsDir()
+	require.NoError(t, err)
+	assert.Equal(t, want, strings.TrimSpace(string(out)))
 }

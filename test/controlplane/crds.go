@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
+
+	"trellis.dev/trellis/schema/crds"
 )
 
 // FieldManager is the server-side apply field manager of installed CRDs.
@@ -57,10 +59,10 @@ func (d crdDoc) ref() crdRef {
 }
 
 // InstallCRDs applies every CustomResourceDefinition found in paths (YAML
-// files, or directories whose *.yaml and *.yml files are read, one level
-// deep; multi-document files are split, other kinds are skipped) with
-// server-side apply, then waits until each is established and its versions
-// are served by discovery.
+// files, or directories whose *.yaml, *.yml and gzip-compressed *.yaml.gz
+// files are read, one level deep; multi-document files are split, other
+// kinds are skipped) with server-side apply, then waits until each is
+// established and its versions are served by discovery.
 func InstallCRDs(ctx context.Context, cfg *rest.Config, paths ...string) error {
 	_, err := installCRDs(ctx, cfg, paths)
 	return err
@@ -140,7 +142,7 @@ func crdFiles(paths []string) ([]string, error) {
 		}
 		for _, e := range entries {
 			ext := filepath.Ext(e.Name())
-			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			if !e.IsDir() && (ext == ".yaml" || ext == ".yml" || crds.IsCompressed(e.Name())) {
 				files = append(files, filepath.Join(p, e.Name()))
 			}
 		}
@@ -148,14 +150,19 @@ func crdFiles(paths []string) ([]string, error) {
 	return files, nil
 }
 
-// readCRDFile splits a YAML file into documents and keeps the CRDs.
+// readCRDFile splits a YAML file, gzip-compressed when its name ends in
+// .yaml.gz, into documents and keeps the CRDs.
 func readCRDFile(path string) ([]crdDoc, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read CRDs: %w", err)
 	}
-	defer f.Close()
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	if crds.IsCompressed(path) {
+		if data, err = crds.Gunzip(path, data); err != nil {
+			return nil, fmt.Errorf("read CRDs: %w", err)
+		}
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var docs []crdDoc
 	for i := 1; ; i++ {
 		raw, err := reader.Read()

@@ -16,8 +16,9 @@
 // # Binaries
 //
 // kube-apiserver and etcd are looked up in $KUBEBUILDER_ASSETS, then in
-// $TRELLIS_TOOLS_BIN, then in <repo root>/.cache/bin, where `make tools`
-// builds them from the separate Go module in test/tools.
+// $TRELLIS_TOOLS_BIN, then in [ToolsDir] (~/.cache/trellis/tools/KEY, KEY a
+// hash of test/tools), where `make tools` builds them from the separate Go
+// module in test/tools; every clone of the repository shares that build.
 //
 // # CRDs
 //
@@ -25,9 +26,9 @@
 // directories with server-side apply (the Argo Workflows CRDs are too large
 // for client-side apply) and waits until each is established and served by
 // discovery. [DefaultCRDDirs] lists the upstream CRDs that trellis renders
-// to: the Argo Workflows and KServe CRDs in ../shared/crds beside the
-// repository, and the Katib, training-operator and trainer CRDs from the Go
-// module cache. $TRELLIS_CRD_DIRS replaces that list.
+// to, vendored in the repository's schema/crds (Argo Workflows, KServe,
+// Katib, the training operator and trainer; see its README for provenance).
+// $TRELLIS_CRD_DIRS replaces that list.
 //
 // Installing the Argo and KServe CRDs (about 10 MB of schemas) costs an
 // apiserver on two cores far more than starting it, so when Options ask for
