@@ -71,7 +71,7 @@ spec:
   parameters:
     - {name: lr, type: double, min: 0.001, max: 0.1}
     - {name: batch, type: categorical, values: ["32", "64"]}
-  trial: {image: kubeflowkatib/pytorch-mnist:v0.19.0, command: [python, train.py, "--lr=${lr}"], resources: {cpu: 1, memory: 2Gi}}
+  trial: {image: kubeflowkatib/pytorch-mnist:v0.19.0, command: [python, train.py, "--lr=${lr}", "--batch=${batch}"], resources: {cpu: 1, memory: 2Gi}}
 `
 
 const genEndpoint = `---

@@ -106,57 +106,86 @@ func rawText(raw json.RawMessage) string {
 
 // trialTemplate returns the Katib trial template: the trial's Job or
 // PyTorchJob, in which every ${NAME} of a search parameter becomes Katib's
-// ${trialParameters.NAME}, and a trial parameter for each search parameter
-// the trial uses (Katib rejects one the template does not use).
+// ${trialParameters.NAME} and every ${trialSpec.KEY} of trial metadata
+// ${trialParameters.trialSpec.KEY}, with a trial parameter for each.
+//
+// Katib builds a trial only when every search parameter is a trial
+// parameter (katib v0.19.0
+// pkg/controller.v1beta1/experiment/manifest/generator.go, applyParameters:
+// "number of parameter assignments must equal the number of non-meta trial
+// parameters"), and its webhook rejects a trial parameter the template does
+// not use (pkg/webhook/v1beta1/experiment/validator/validator.go); validate
+// refuses a search parameter the trial does not use, so both hold.
 func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any {
-	subst, used := trialSubstitution(e)
-	trialParams := []any{}
-	for _, p := range e.Parameters {
-		if used[p.Name] {
-			trialParams = append(trialParams, map[string]any{"name": p.Name, "reference": p.Name})
-		}
-	}
-	tt := map[string]any{"trialParameters": trialParams}
+	t := trialSubstitution(e)
+	tt := map[string]any{"trialParameters": t.params}
 	if e.Trial.Kind == trialKindPyTorch {
 		tt["primaryContainerName"] = pytorchContainer
-		tt["trialSpec"] = pytorchTrial(c, e.Trial, subst)
+		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst)
 		tt["successCondition"] = kubeflowSuccessCondition
 		tt["failureCondition"] = kubeflowFailureCondition
 		tt["primaryPodLabels"] = map[string]any{pytorchJobRoleLabel: "master"}
 		return tt
 	}
 	tt["primaryContainerName"] = trialContainer
-	tt["trialSpec"] = jobTrial(c, e.Trial, subst)
+	tt["trialSpec"] = jobTrial(c, e.Trial, t.subst)
 	return tt
 }
 
-// trialSubstitution returns the function that turns ${NAME} into
-// ${trialParameters.NAME} for every search parameter, and the parameters
-// that the trial's command, args or env use.
-func trialSubstitution(e *schema.ExperimentSpec) (func(string) string, map[string]bool) {
-	pairs := make([]string, 0, 2*len(e.Parameters))
-	for _, p := range e.Parameters {
-		pairs = append(pairs, "${"+p.Name+"}", "${trialParameters."+p.Name+"}")
-	}
-	texts := append(append([]string(nil), e.Trial.Command...), e.Trial.Args...)
-	for _, v := range e.Trial.Env {
-		texts = append(texts, v)
-	}
-	used := map[string]bool{}
-	for _, p := range e.Parameters {
-		for _, s := range texts {
-			if strings.Contains(s, "${"+p.Name+"}") {
-				used[p.Name] = true
-				break
-			}
+// trialMetaKeys are the trial metadata Katib fills in for ${trialSpec.KEY}
+// in a trial template (katib v0.19.0 pkg/controller.v1beta1/consts/const.go,
+// TrialTemplateMetaKeyOf*). Labels and Annotations are left out: they read
+// the trial template's own metadata, which a declaration cannot set.
+var trialMetaKeys = []string{"Name", "Namespace", "Kind", "APIVersion"}
+
+// trialMetaPrefix is the prefix of trial metadata references, and of the
+// trial parameters that carry them.
+const trialMetaPrefix = "trialSpec."
+
+// substitution is how a trial's texts become a Katib trial template.
+type substitution struct {
+	subst  func(string) string // ${NAME} -> ${trialParameters.NAME}
+	params []any               // Katib's trialParameters, for what the trial uses
+}
+
+// trialSubstitution returns the trial's substitution: every search parameter
+// and trial metadata key that the trial's texts use, as ${NAME} or
+// ${trialSpec.KEY}.
+func trialSubstitution(e *schema.ExperimentSpec) substitution {
+	texts := strings.Join(trialTexts(e.Trial), "\x00")
+	pairs := []string{}
+	params := []any{}
+	use := func(name, reference string) {
+		placeholder := "${" + name + "}"
+		if !strings.Contains(texts, placeholder) {
+			return
 		}
+		pairs = append(pairs, placeholder, "${trialParameters."+name+"}")
+		params = append(params, map[string]any{"name": name, "reference": reference})
 	}
-	return strings.NewReplacer(pairs...).Replace, used
+	for _, p := range e.Parameters {
+		use(p.Name, p.Name)
+	}
+	for _, key := range trialMetaKeys {
+		use(trialMetaPrefix+key, "${"+trialMetaPrefix+key+"}")
+	}
+	return substitution{subst: strings.NewReplacer(pairs...).Replace, params: params}
+}
+
+// trialTexts returns the texts of a trial in which ${NAME} is replaced: its
+// image, command, args and env values.
+func trialTexts(t schema.Trial) []string {
+	texts := append([]string{t.Image}, t.Command...)
+	texts = append(texts, t.Args...)
+	for _, k := range sortedKeys(t.Env) {
+		texts = append(texts, t.Env[k])
+	}
+	return texts
 }
 
 // trialPodSpec returns the pod spec of a trial, with its one container.
 func trialPodSpec(c *schema.Cluster, t schema.Trial, container string, subst func(string) string) map[string]any {
-	ctr := map[string]any{"name": container, "image": t.Image}
+	ctr := map[string]any{"name": container, "image": subst(t.Image)}
 	setIf(ctr, "command", anyList(t.Command, subst))
 	setIf(ctr, "args", anyList(t.Args, subst))
 	setIf(ctr, "env", envList(t.Env, subst))

@@ -559,17 +559,22 @@ func TestRenderExperimentPyTorchJob(t *testing.T) {
 	assert.NotEqual(t, x.GetName(), renderExperiment(fixtureInput(name), e)[0].GetName(), "a changed spec is a new Experiment")
 }
 
-// TestRenderExperimentUnusedParameter leaves out of trialParameters a
-// search parameter the trial does not use, which Katib would reject.
-func TestRenderExperimentUnusedParameter(t *testing.T) {
+// TestRenderExperimentPlaceholders checks that ${NAME} is replaced in the
+// image too, and that trial metadata becomes a meta trial parameter, as
+// Katib's manifest generator expects (katib v0.19.0
+// pkg/controller.v1beta1/experiment/manifest/generator.go, applyParameters).
+func TestRenderExperimentPlaceholders(t *testing.T) {
 	e := fixtureExperiment()
-	e.Spec.Trial.Env = nil
+	e.Spec.Trial.Image = "registry.example.com/train:${optimizer}"
+	e.Spec.Trial.Args = append(e.Spec.Trial.Args, "--out=s3://runs/${trialSpec.Name}", "--ns=${trialSpec.Namespace}")
 	x := renderExperiment(fixtureInput("lr-search"), e)[0]
+	pod := "spec.trialTemplate.trialSpec.spec.template.spec.containers.0."
+	assert.Equal(t, "registry.example.com/train:${trialParameters.optimizer}", fieldAt(t, x, pod+"image"))
+	assert.Equal(t, "--out=s3://runs/${trialParameters.trialSpec.Name}", fieldAt(t, x, pod+"args.2"))
 	params := fieldAt(t, x, "spec.trialTemplate.trialParameters").([]any)
-	require.Len(t, params, 3)
-	for _, p := range params {
-		assert.NotEqual(t, "dropout", p.(map[string]any)["name"])
-	}
+	require.Len(t, params, 6)
+	assert.Equal(t, map[string]any{"name": "trialSpec.Name", "reference": "${trialSpec.Name}"}, params[4])
+	assert.Equal(t, map[string]any{"name": "trialSpec.Namespace", "reference": "${trialSpec.Namespace}"}, params[5])
 }
 
 // TestRenderEndpoint checks an InferenceService served from a storage URI.

@@ -2,6 +2,9 @@ package render
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -148,6 +151,61 @@ func (c refCheck) experiment(e *schema.Experiment) {
 		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)
 	}
 	c.fits("spec.trial.resources", t.Resources, int64(e.Spec.Budget.ParallelTrials*pods), what)
+	c.trialPlaceholders(e)
+}
+
+// identPattern matches a label that a CUE path may hold unquoted.
+var identPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// pathLabel returns a map key as a label of a CUE path, quoted when needed.
+func pathLabel(key string) string {
+	if identPattern.MatchString(key) {
+		return key
+	}
+	return strconv.Quote(key)
+}
+
+// placeholderPattern finds ${...} in a trial's texts.
+var placeholderPattern = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// trialPlaceholders checks that the trial uses every search parameter, and
+// that each ${...} in it is one trellis can turn into Katib's trial template:
+// Katib starts no trial of an experiment with a search parameter the trial
+// does not use, and rejects ${trialParameters.X} that names no trial
+// parameter (see trialTemplate).
+func (c refCheck) trialPlaceholders(e *schema.Experiment) {
+	t := e.Spec.Trial
+	texts := strings.Join(trialTexts(t), "\x00")
+	for i, p := range e.Spec.Parameters {
+		if !strings.Contains(texts, "${"+p.Name+"}") {
+			c.errorf(fmt.Sprintf("spec.parameters[%d].name", i),
+				"search parameter %q is not used by the trial: Katib starts no trial until every parameter "+
+					"appears as ${%s} in the trial's image, command, args or env", p.Name, p.Name)
+		}
+	}
+	check := func(path, text string) {
+		for _, m := range placeholderPattern.FindAllStringSubmatch(text, -1) {
+			ref := m[1]
+			switch {
+			case strings.HasPrefix(ref, "trialParameters."):
+				c.errorf(path, "write ${%s}, not %s: trellis writes Katib's trialParameters itself",
+					strings.TrimPrefix(ref, "trialParameters."), m[0])
+			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)):
+				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}",
+					m[0], strings.Join(trialMetaKeys, "}, ${trialSpec."))
+			}
+		}
+	}
+	check("spec.trial.image", t.Image)
+	for i, s := range t.Command {
+		check(fmt.Sprintf("spec.trial.command[%d]", i), s)
+	}
+	for i, s := range t.Args {
+		check(fmt.Sprintf("spec.trial.args[%d]", i), s)
+	}
+	for _, k := range sortedKeys(t.Env) {
+		check("spec.trial.env."+pathLabel(k), t.Env[k])
+	}
 }
 
 func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
