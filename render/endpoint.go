@@ -28,15 +28,19 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 
 // predictor returns the InferenceService's predictor: replicas, the
 // autoscaling metric and target, the canary share, placement and the model.
+//
+// Without replicas.max, maxReplicas is left out, which is KServe's "no upper
+// bound": its Knative reconciler sets the max-scale annotation only when
+// MaxReplicas != 0 (kserve
+// pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go),
+// and Knative scales without bound when max-scale is unset.
 func predictor(c *schema.Cluster, e *schema.EndpointSpec) map[string]any {
-	maxReplicas := e.Replicas.Max
-	if maxReplicas == 0 {
-		maxReplicas = max(e.Replicas.Min, 1)
-	}
 	p := map[string]any{
 		"minReplicas": int64(e.Replicas.Min),
-		"maxReplicas": int64(maxReplicas),
 		"model":       predictorModel(e),
+	}
+	if e.Replicas.Max > 0 {
+		p["maxReplicas"] = int64(e.Replicas.Max)
 	}
 	if a := e.Autoscaling; a != nil {
 		p["scaleMetric"] = a.Metric

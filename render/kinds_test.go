@@ -609,12 +609,10 @@ func TestRenderEndpointFromPipeline(t *testing.T) {
 	assert.Equal(t, "ml-platform", isvc.GetAnnotations()["owner"])
 	assert.NotContains(t, fieldAt(t, isvc, "spec.predictor.model").(map[string]any), "storageUri")
 	assert.Equal(t, int64(0), fieldAt(t, isvc, "spec.predictor.minReplicas"))
-	assert.Equal(t, int64(1), fieldAt(t, isvc, "spec.predictor.maxReplicas"))
-
-	e := fixturePipelineEndpoint()
-	e.Spec.Replicas.Min = 3
-	isvc = renderEndpoint(fixtureInput("from-pipeline"), e)[0]
-	assert.Equal(t, int64(3), fieldAt(t, isvc, "spec.predictor.maxReplicas"), "max defaults to min")
+	// KServe's Knative reconciler sets no max-scale when maxReplicas is 0 or
+	// unset (kserve pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go):
+	// without replicas.max the autoscaler is unbounded, as upstream.
+	assert.NotContains(t, fieldAt(t, isvc, "spec.predictor").(map[string]any), "maxReplicas")
 }
 
 // TestRenderHelpers checks names, label values, durations and quantities.

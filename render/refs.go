@@ -210,11 +210,13 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 
 func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 	c.nodePool("spec.nodePool", e.Spec.NodePool)
-	maxReplicas := e.Spec.Replicas.Max
-	if maxReplicas == 0 {
-		maxReplicas = max(e.Spec.Replicas.Min, 1)
+	// Without a maximum the autoscaler is bounded by the quota itself; what
+	// must fit is the replicas that always run.
+	replicas := e.Spec.Replicas.Max
+	if replicas == 0 {
+		replicas = max(e.Spec.Replicas.Min, 1)
 	}
-	c.fits("spec.resources", e.Spec.Resources, int64(maxReplicas), fmt.Sprintf("%d replicas", maxReplicas))
+	c.fits("spec.resources", e.Spec.Resources, int64(replicas), fmt.Sprintf("%d replicas", replicas))
 	m := e.Spec.Model
 	switch {
 	case m.StorageURI == "" && m.FromPipeline == nil:
