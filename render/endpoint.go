@@ -22,7 +22,7 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 		annotations = mergeStrings(in.Annotations, map[string]string{AnnotationModelFrom: ref})
 	}
 	isvc := newObject(kserveAPIVersion, "InferenceService", in.Namespace, in.Name, in.Labels, annotations)
-	isvc.Object["spec"] = map[string]any{"predictor": predictor(in.Cluster, &e.Spec)}
+	isvc.Object["spec"] = map[string]any{"predictor": predictor(in.Cluster, &e.Spec, defaultLimits(in))}
 	return []*unstructured.Unstructured{isvc}
 }
 
@@ -34,10 +34,10 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 // MaxReplicas != 0 (kserve
 // pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go),
 // and Knative scales without bound when max-scale is unset.
-func predictor(c *schema.Cluster, e *schema.EndpointSpec) map[string]any {
+func predictor(c *schema.Cluster, e *schema.EndpointSpec, defaults *schema.Resources) map[string]any {
 	p := map[string]any{
 		"minReplicas": int64(e.Replicas.Min),
-		"model":       predictorModel(e),
+		"model":       predictorModel(e, defaults),
 	}
 	if e.Replicas.Max > 0 {
 		p["maxReplicas"] = int64(e.Replicas.Max)
@@ -55,13 +55,13 @@ func predictor(c *schema.Cluster, e *schema.EndpointSpec) map[string]any {
 }
 
 // predictorModel returns the predictor's model: its format, runtime,
-// storage URI and resources, whose limits equal their requests.
-func predictorModel(e *schema.EndpointSpec) map[string]any {
+// storage URI and resources.
+func predictorModel(e *schema.EndpointSpec, defaults *schema.Resources) map[string]any {
 	format := map[string]any{"name": e.Model.Format}
 	setIf(format, "version", e.Model.Version)
 	model := map[string]any{"modelFormat": format}
 	setIf(model, "runtime", e.Model.Runtime)
 	setIf(model, "storageUri", e.Model.StorageURI)
-	setIf(model, "resources", containerResources(e.Resources))
+	setIf(model, "resources", containerResources(e.Resources, defaults))
 	return model
 }

@@ -34,7 +34,7 @@ const (
 // a changed experiment is a new Experiment and the old one is history. The
 // name is at most 40 characters, Katib's limit.
 func renderExperiment(in kindInput, e *schema.Experiment) []*unstructured.Unstructured {
-	spec := experimentSpec(in.Cluster, &e.Spec)
+	spec := experimentSpec(in.Cluster, &e.Spec, defaultLimits(in))
 	labels := map[string]string{LabelRunOf: RunOf("experiment", in.Name)}
 	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(experimentKeepRuns)}
 	x := newObject(katibAPIVersion, "Experiment", in.Namespace,
@@ -45,7 +45,7 @@ func renderExperiment(in kindInput, e *schema.Experiment) []*unstructured.Unstru
 }
 
 // experimentSpec returns the Katib Experiment's spec.
-func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any {
+func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
 	objective := map[string]any{
 		"type":                e.Objective.Type,
 		"objectiveMetricName": e.Objective.Metric,
@@ -72,7 +72,7 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any 
 		"maxFailedTrialCount":  int64(e.Budget.MaxFailedTrials),
 		"parameters":           params,
 		"metricsCollectorSpec": metricsCollectorSpec(e.Objective),
-		"trialTemplate":        trialTemplate(c, e),
+		"trialTemplate":        trialTemplate(c, e, defaults),
 	}
 }
 
@@ -116,19 +116,19 @@ func rawText(raw json.RawMessage) string {
 // parameters"), and its webhook rejects a trial parameter the template does
 // not use (pkg/webhook/v1beta1/experiment/validator/validator.go); validate
 // refuses a search parameter the trial does not use, so both hold.
-func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec) map[string]any {
+func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
 	t := trialSubstitution(e)
 	tt := map[string]any{"trialParameters": t.params}
 	if e.Trial.Kind == trialKindPyTorch {
 		tt["primaryContainerName"] = pytorchContainer
-		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst)
+		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst, defaults)
 		tt["successCondition"] = kubeflowSuccessCondition
 		tt["failureCondition"] = kubeflowFailureCondition
 		tt["primaryPodLabels"] = map[string]any{pytorchJobRoleLabel: "master"}
 		return tt
 	}
 	tt["primaryContainerName"] = trialContainer
-	tt["trialSpec"] = jobTrial(c, e.Trial, t.subst)
+	tt["trialSpec"] = jobTrial(c, e.Trial, t.subst, defaults)
 	return tt
 }
 
@@ -184,20 +184,20 @@ func trialTexts(t schema.Trial) []string {
 }
 
 // trialPodSpec returns the pod spec of a trial, with its one container.
-func trialPodSpec(c *schema.Cluster, t schema.Trial, container string, subst func(string) string) map[string]any {
+func trialPodSpec(c *schema.Cluster, t schema.Trial, container string, subst func(string) string, defaults *schema.Resources) map[string]any {
 	ctr := map[string]any{"name": container, "image": subst(t.Image)}
 	setIf(ctr, "command", anyList(t.Command, subst))
 	setIf(ctr, "args", anyList(t.Args, subst))
 	setIf(ctr, "env", envList(t.Env, subst))
-	setIf(ctr, "resources", containerResources(t.Resources))
+	setIf(ctr, "resources", containerResources(t.Resources, defaults))
 	spec := map[string]any{"containers": []any{ctr}}
 	setNodePool(spec, c, t.NodePool)
 	return spec
 }
 
 // jobTrial returns a trial as a batch/v1 Job that never restarts its pod.
-func jobTrial(c *schema.Cluster, t schema.Trial, subst func(string) string) map[string]any {
-	pod := trialPodSpec(c, t, trialContainer, subst)
+func jobTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	pod := trialPodSpec(c, t, trialContainer, subst, defaults)
 	pod["restartPolicy"] = "Never"
 	return map[string]any{
 		"apiVersion": "batch/v1",
@@ -208,12 +208,12 @@ func jobTrial(c *schema.Cluster, t schema.Trial, subst func(string) string) map[
 
 // pytorchTrial returns a trial as a PyTorchJob with one master and, when
 // the trial has workers, that many workers.
-func pytorchTrial(c *schema.Cluster, t schema.Trial, subst func(string) string) map[string]any {
+func pytorchTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
 	replica := func(n int) map[string]any {
 		return map[string]any{
 			"replicas":      int64(n),
 			"restartPolicy": "OnFailure",
-			"template":      map[string]any{"spec": trialPodSpec(c, t, pytorchContainer, subst)},
+			"template":      map[string]any{"spec": trialPodSpec(c, t, pytorchContainer, subst, defaults)},
 		}
 	}
 	replicas := map[string]any{"Master": replica(1)}

@@ -135,14 +135,82 @@ func resourceList(r *schema.Resources, prefix string) map[string]any {
 	return out
 }
 
-// containerResources returns a container's resources, whose limits equal
-// its requests, or nil when r sets nothing.
-func containerResources(r *schema.Resources) map[string]any {
-	requests := resourceList(r, "")
-	if requests == nil {
+// containerResources returns a container's resources, or nil when r sets
+// nothing: its requests, and its limits where declared. GPUs are limited to
+// their request, as Kubernetes requires of extended resources.
+//
+// CPU and memory without a declared limit are left to the namespace's
+// LimitRange default, except when that default is below the request: the
+// LimitRanger admission plugin would set it and the apiserver then refuse a
+// request above its limit, so the limit is the request, as a pod that asks
+// for no more than it needs.
+func containerResources(r *schema.WorkloadResources, defaults *schema.Resources) map[string]any {
+	if r == nil {
 		return nil
 	}
-	return map[string]any{"requests": requests, "limits": resourceList(r, "")}
+	out := map[string]any{}
+	setIf(out, "requests", resourceList(&r.Resources, ""))
+	var declared schema.ResourceLimits
+	if r.Limits != nil {
+		declared = *r.Limits
+	}
+	var fallback schema.Resources
+	if defaults != nil {
+		fallback = *defaults
+	}
+	limits := map[string]any{}
+	for _, res := range []struct {
+		name                     string
+		request, limit, fallback schema.Quantity
+	}{
+		{"cpu", r.CPU, declared.CPU, fallback.CPU},
+		{"memory", r.Memory, declared.Memory, fallback.Memory},
+	} {
+		switch {
+		case res.limit != "":
+			limits[res.name] = quantity(res.limit)
+		case res.request != "" && res.fallback != "" && quantityLess(res.fallback, res.request):
+			limits[res.name] = quantity(res.request)
+		}
+	}
+	if r.GPU > 0 {
+		limits[ResourceGPU] = strconv.FormatInt(r.GPU, 10)
+	}
+	if len(limits) > 0 {
+		out["limits"] = limits
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// quantityLess reports whether quantity a is less than b; unparsable
+// quantities (the schema checked the syntax) compare as not less.
+func quantityLess(a, b schema.Quantity) bool {
+	qa, err1 := resource.ParseQuantity(string(a))
+	qb, err2 := resource.ParseQuantity(string(b))
+	return err1 == nil && err2 == nil && qa.Cmp(qb) < 0
+}
+
+// defaultLimits returns the default limits of a declaration's namespace
+// (its LimitRange's default), or nil.
+func defaultLimits(in kindInput) *schema.Resources {
+	if in.Cluster == nil {
+		return nil
+	}
+	if l := in.Cluster.Spec.Namespaces[in.Namespace].Limits; l != nil {
+		return l.Default
+	}
+	return nil
+}
+
+// requests returns what a workload requests, or nil.
+func requests(r *schema.WorkloadResources) *schema.Resources {
+	if r == nil {
+		return nil
+	}
+	return &r.Resources
 }
 
 // setNodePool sets the nodeSelector and tolerations of the named node pool

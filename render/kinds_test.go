@@ -108,7 +108,7 @@ func fixturePipeline() *schema.Pipeline {
 				{
 					Name: "train", Image: "ghcr.io/acme/trainer:1.4", Command: []string{"python", "train.py"},
 					Env:       map[string]string{"LR": "{{inputs.parameters.lr}}", "EPOCHS": "{{inputs.parameters.epochs}}"},
-					Resources: &schema.Resources{CPU: "4", Memory: "16Gi", GPU: 1},
+					Resources: &schema.WorkloadResources{Resources: schema.Resources{CPU: "4", Memory: "16Gi", GPU: 1}},
 					NodePool:  "gpu-a100", DependsOn: []string{"prepare"},
 					Inputs: []schema.InputArtifact{{Name: "data", From: "prepare.dataset", Path: "/in/data"}},
 					Outputs: schema.StepOutputs{
@@ -150,7 +150,7 @@ func fixtureExperiment() *schema.Experiment {
 				Command:   []string{"python", "train.py", "--lr=${lr}", "--batch-size=${batch}"},
 				Args:      []string{"--optimizer=${optimizer}", "--home=${HOME}"},
 				Env:       map[string]string{"DROPOUT": "${dropout}", "MODE": "search"},
-				Resources: &schema.Resources{CPU: "2", Memory: "4Gi"},
+				Resources: &schema.WorkloadResources{Resources: schema.Resources{CPU: "2", Memory: "4Gi"}},
 				NodePool:  "cpu",
 			},
 		},
@@ -171,7 +171,7 @@ func fixturePyTorchExperiment() *schema.Experiment {
 			Trial: schema.Trial{
 				Kind: "PyTorchJob", Image: "ghcr.io/acme/resnet:2.0",
 				Command:   []string{"torchrun", "train.py", "--lr", "${lr}"},
-				Resources: &schema.Resources{CPU: "8", Memory: "32Gi", GPU: 1},
+				Resources: &schema.WorkloadResources{Resources: schema.Resources{CPU: "8", Memory: "32Gi", GPU: 1}},
 				NodePool:  "gpu-a100", Workers: 2,
 			},
 		},
@@ -190,7 +190,7 @@ func fixtureEndpoint() *schema.Endpoint {
 			},
 			Replicas:           schema.Replicas{Min: 1, Max: 5},
 			Autoscaling:        &schema.Autoscaling{Metric: "rps", Target: 50},
-			Resources:          &schema.Resources{CPU: "1", Memory: "2Gi", GPU: 1},
+			Resources:          &schema.WorkloadResources{Resources: schema.Resources{CPU: "100m", Memory: "1Gi", GPU: 1}, Limits: &schema.ResourceLimits{Memory: "2Gi"}},
 			NodePool:           "gpu-a100",
 			CanaryPercent:      ptrTo(10),
 			ServiceAccountName: "model-reader",
@@ -645,4 +645,42 @@ func TestRenderHelpers(t *testing.T) {
 	assert.Equal(t, "500m", quantity("0.5"))
 	assert.Equal(t, "4Gi", quantity("4Gi"))
 	assert.Equal(t, "not-a-quantity", quantity("not-a-quantity"))
+}
+
+// TestContainerResources pins the resources policy: requests as declared,
+// limits where declared, GPUs limited to their request (Kubernetes requires
+// it of extended resources), and a limit equal to the request only where the
+// namespace's default limit is below it (the LimitRanger would set that
+// default and the apiserver then refuse the pod).
+func TestContainerResources(t *testing.T) {
+	defaults := &schema.Resources{CPU: "1", Memory: "2Gi"}
+	for _, tt := range []struct {
+		name     string
+		in       *schema.WorkloadResources
+		defaults *schema.Resources
+		want     map[string]any
+	}{
+		{"nothing", nil, defaults, nil},
+		{"small request keeps the namespace default", &schema.WorkloadResources{Resources: schema.Resources{CPU: "100m", Memory: "256Mi"}},
+			defaults, map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "256Mi"}}},
+		{"request above the default is its own limit", &schema.WorkloadResources{Resources: schema.Resources{CPU: "2", Memory: "1Gi"}},
+			defaults, map[string]any{"requests": map[string]any{"cpu": "2", "memory": "1Gi"}, "limits": map[string]any{"cpu": "2"}}},
+		{"no namespace default, no limit", &schema.WorkloadResources{Resources: schema.Resources{CPU: "8"}},
+			nil, map[string]any{"requests": map[string]any{"cpu": "8"}}},
+		{"declared limits win", &schema.WorkloadResources{Resources: schema.Resources{CPU: "2", Memory: "1Gi"}, Limits: &schema.ResourceLimits{CPU: "4", Memory: "3Gi"}},
+			defaults, map[string]any{"requests": map[string]any{"cpu": "2", "memory": "1Gi"}, "limits": map[string]any{"cpu": "4", "memory": "3Gi"}}},
+		{"GPUs are limited to their request", &schema.WorkloadResources{Resources: schema.Resources{GPU: 2}},
+			defaults, map[string]any{"requests": map[string]any{ResourceGPU: "2"}, "limits": map[string]any{ResourceGPU: "2"}}},
+		{"limits only", &schema.WorkloadResources{Limits: &schema.ResourceLimits{Memory: "1Gi"}},
+			defaults, map[string]any{"limits": map[string]any{"memory": "1Gi"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := containerResources(tt.in, tt.defaults)
+			if tt.want == nil {
+				assert.Nil(t, got)
+				return
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
 }

@@ -27,7 +27,7 @@ const (
 // makes a new run and an unchanged one the same run.
 func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
 	wt := newObject(argoAPIVersion, "WorkflowTemplate", in.Namespace, in.Name, in.Labels, in.Annotations)
-	wt.Object["spec"] = workflowTemplateSpec(in.Cluster, &p.Spec)
+	wt.Object["spec"] = workflowTemplateSpec(in.Cluster, &p.Spec, defaultLimits(in))
 	out := []*unstructured.Unstructured{wt}
 	if p.Spec.Schedule != "" {
 		out = append(out, cronWorkflow(in, &p.Spec))
@@ -40,7 +40,7 @@ func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructur
 
 // workflowTemplateSpec returns the WorkflowTemplate's spec: the DAG as
 // entrypoint, then one container template per step.
-func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec) map[string]any {
+func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *schema.Resources) map[string]any {
 	params := sortedKeys(p.Parameters)
 	tasks := make([]any, len(p.Steps))
 	templates := make([]any, 0, len(p.Steps)+1)
@@ -52,7 +52,7 @@ func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec) map[string]
 		"dag":  map[string]any{"tasks": tasks},
 	})
 	for _, s := range p.Steps {
-		templates = append(templates, stepTemplate(c, s, params))
+		templates = append(templates, stepTemplate(c, s, params, defaults))
 	}
 	spec := map[string]any{"entrypoint": dagTemplate, "templates": templates}
 	setIf(spec, "arguments", pipelineArguments(p))
@@ -126,12 +126,12 @@ func stepDependencies(s schema.Step) []string {
 // stepTemplate returns the container template of a step. It declares every
 // pipeline parameter as an input, so that {{inputs.parameters.NAME}} works
 // in command, args and env.
-func stepTemplate(c *schema.Cluster, s schema.Step, params []string) map[string]any {
+func stepTemplate(c *schema.Cluster, s schema.Step, params []string, defaults *schema.Resources) map[string]any {
 	container := map[string]any{"image": s.Image}
 	setIf(container, "command", anyList(s.Command, nil))
 	setIf(container, "args", anyList(s.Args, nil))
 	setIf(container, "env", envList(s.Env, nil))
-	setIf(container, "resources", containerResources(s.Resources))
+	setIf(container, "resources", containerResources(s.Resources, defaults))
 	tmpl := map[string]any{"name": StepTemplatePrefix + s.Name}
 	inputs := map[string]any{}
 	inParams := make([]any, len(params))

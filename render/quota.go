@@ -46,3 +46,19 @@ func (c refCheck) fits(path string, r *schema.Resources, copies int64, what stri
 		}
 	}
 }
+
+// limits checks that a workload's declared CPU and memory limits are not
+// below its requests, which the apiserver would refuse.
+func (c refCheck) limits(path string, r *schema.WorkloadResources) {
+	if r == nil || r.Limits == nil {
+		return
+	}
+	for _, res := range []struct {
+		name           string
+		request, limit schema.Quantity
+	}{{"cpu", r.CPU, r.Limits.CPU}, {"memory", r.Memory, r.Limits.Memory}} {
+		if res.request != "" && res.limit != "" && quantityLess(res.limit, res.request) {
+			c.errorf(path+".limits."+res.name, "limit %s is below the request of %s", res.limit, res.request)
+		}
+	}
+}

@@ -44,7 +44,8 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		}
 		steps[s.Name] = s
 		c.nodePool(at+".nodePool", s.NodePool)
-		c.fits(at+".resources", s.Resources, 1, "")
+		c.fits(at+".resources", requests(s.Resources), 1, "")
+		c.limits(at+".resources", s.Resources)
 	}
 	for i, s := range p.Spec.Steps {
 		at := fmt.Sprintf("spec.steps[%d]", i)
@@ -150,7 +151,8 @@ func (c refCheck) experiment(e *schema.Experiment) {
 		pods = t.Workers + 1
 		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)
 	}
-	c.fits("spec.trial.resources", t.Resources, int64(e.Spec.Budget.ParallelTrials*pods), what)
+	c.fits("spec.trial.resources", requests(t.Resources), int64(e.Spec.Budget.ParallelTrials*pods), what)
+	c.limits("spec.trial.resources", t.Resources)
 	c.trialPlaceholders(e)
 }
 
@@ -216,7 +218,8 @@ func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 	if replicas == 0 {
 		replicas = max(e.Spec.Replicas.Min, 1)
 	}
-	c.fits("spec.resources", e.Spec.Resources, int64(replicas), fmt.Sprintf("%d replicas", replicas))
+	c.fits("spec.resources", requests(e.Spec.Resources), int64(replicas), fmt.Sprintf("%d replicas", replicas))
+	c.limits("spec.resources", e.Spec.Resources)
 	m := e.Spec.Model
 	switch {
 	case m.StorageURI == "" && m.FromPipeline == nil:

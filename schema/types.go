@@ -54,6 +54,18 @@ type Resources struct {
 	GPU    int64    `json:"gpu,omitempty"`
 }
 
+// WorkloadResources mirrors #WorkloadResources: requests, and limits.
+type WorkloadResources struct {
+	Resources
+	Limits *ResourceLimits `json:"limits,omitempty"`
+}
+
+// ResourceLimits mirrors #WorkloadResources.limits.
+type ResourceLimits struct {
+	CPU    Quantity `json:"cpu,omitempty"`
+	Memory Quantity `json:"memory,omitempty"`
+}
+
 // Toleration mirrors #Toleration.
 type Toleration struct {
 	Key      string `json:"key,omitempty"`
@@ -174,18 +186,18 @@ func (p *ParamValue) UnmarshalJSON(b []byte) error {
 
 // Step mirrors #Step.
 type Step struct {
-	Name      string            `json:"name"`
-	Image     string            `json:"image"`
-	Command   []string          `json:"command,omitempty"`
-	Args      []string          `json:"args,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Resources *Resources        `json:"resources,omitempty"`
-	NodePool  string            `json:"nodePool,omitempty"`
-	DependsOn []string          `json:"dependsOn"`
-	Inputs    []InputArtifact   `json:"inputs"`
-	Outputs   StepOutputs       `json:"outputs"`
-	Retries   int               `json:"retries"`
-	Timeout   string            `json:"timeout,omitempty"`
+	Name      string             `json:"name"`
+	Image     string             `json:"image"`
+	Command   []string           `json:"command,omitempty"`
+	Args      []string           `json:"args,omitempty"`
+	Env       map[string]string  `json:"env,omitempty"`
+	Resources *WorkloadResources `json:"resources,omitempty"`
+	NodePool  string             `json:"nodePool,omitempty"`
+	DependsOn []string           `json:"dependsOn"`
+	Inputs    []InputArtifact    `json:"inputs"`
+	Outputs   StepOutputs        `json:"outputs"`
+	Retries   int                `json:"retries"`
+	Timeout   string             `json:"timeout,omitempty"`
 }
 
 // InputArtifact mirrors #InputArtifact.
@@ -257,14 +269,14 @@ type SearchParameter struct {
 
 // Trial mirrors #Trial.
 type Trial struct {
-	Kind      string            `json:"kind"`
-	Image     string            `json:"image"`
-	Command   []string          `json:"command"`
-	Args      []string          `json:"args,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Resources *Resources        `json:"resources,omitempty"`
-	NodePool  string            `json:"nodePool,omitempty"`
-	Workers   int               `json:"workers"`
+	Kind      string             `json:"kind"`
+	Image     string             `json:"image"`
+	Command   []string           `json:"command"`
+	Args      []string           `json:"args,omitempty"`
+	Env       map[string]string  `json:"env,omitempty"`
+	Resources *WorkloadResources `json:"resources,omitempty"`
+	NodePool  string             `json:"nodePool,omitempty"`
+	Workers   int                `json:"workers"`
 }
 
 // Endpoint mirrors #Endpoint.
@@ -276,13 +288,13 @@ type Endpoint struct {
 // EndpointSpec mirrors #EndpointSpec.
 type EndpointSpec struct {
 	Placement
-	Model              Model        `json:"model"`
-	Replicas           Replicas     `json:"replicas"`
-	Autoscaling        *Autoscaling `json:"autoscaling,omitempty"`
-	Resources          *Resources   `json:"resources,omitempty"`
-	NodePool           string       `json:"nodePool,omitempty"`
-	CanaryPercent      *int         `json:"canaryPercent,omitempty"`
-	ServiceAccountName string       `json:"serviceAccountName,omitempty"`
+	Model              Model              `json:"model"`
+	Replicas           Replicas           `json:"replicas"`
+	Autoscaling        *Autoscaling       `json:"autoscaling,omitempty"`
+	Resources          *WorkloadResources `json:"resources,omitempty"`
+	NodePool           string             `json:"nodePool,omitempty"`
+	CanaryPercent      *int               `json:"canaryPercent,omitempty"`
+	ServiceAccountName string             `json:"serviceAccountName,omitempty"`
 }
 
 // Replicas mirrors #EndpointSpec.replicas.
