@@ -430,8 +430,21 @@ func TestRenderPipeline(t *testing.T) {
 	cw := findObject(t, objs, "CronWorkflow", "ml-team", "train")
 	assert.Equal(t, []any{"0 3 * * *"}, fieldAt(t, cw, "spec.schedules"))
 	assert.Equal(t, "Europe/Paris", fieldAt(t, cw, "spec.timezone"))
-	assert.Equal(t, "Forbid", fieldAt(t, cw, "spec.concurrencyPolicy"))
+	// Allow, Argo's default, is left out (argo-workflows
+	// workflow/validate/validate.go accepts "" as Allow).
+	assert.NotContains(t, fieldAt(t, cw, "spec").(map[string]any), "concurrencyPolicy")
 	assert.Equal(t, "train", fieldAt(t, cw, "spec.workflowSpec.workflowTemplateRef.name"))
+	// Argo copies workflowMetadata onto the Workflows it schedules
+	// (argo-workflows workflow/common/convert.go): a scheduled run is a run
+	// of the pipeline, which pinning and lineage find by label.
+	assert.Equal(t, "pipeline-train", fieldAt(t, cw, "spec.workflowMetadata.labels."+LabelRunOf))
+	assert.Equal(t, "3", fieldAt(t, cw, "spec.workflowMetadata.annotations."+AnnotationKeepRuns))
+	assert.Equal(t, int64(3), fieldAt(t, cw, "spec.successfulJobsHistoryLimit"))
+
+	p := fixturePipeline()
+	p.Spec.ConcurrencyPolicy = "Replace"
+	cw = findObject(t, renderPipeline(fixtureInput("train"), p), "CronWorkflow", "ml-team", "train")
+	assert.Equal(t, "Replace", fieldAt(t, cw, "spec.concurrencyPolicy"))
 
 	run := objs[2]
 	assert.Equal(t, "Workflow", run.GetKind())

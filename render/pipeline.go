@@ -182,14 +182,29 @@ func cronWorkflow(in kindInput, p *schema.PipelineSpec) *unstructured.Unstructur
 		tz = defaultTimezone
 	}
 	cw := newObject(argoAPIVersion, "CronWorkflow", in.Namespace, in.Name, in.Labels, in.Annotations)
-	cw.Object["spec"] = map[string]any{
-		"schedules":         []any{p.Schedule},
-		"timezone":          tz,
-		"concurrencyPolicy": "Forbid",
+	spec := map[string]any{
+		"schedules": []any{p.Schedule},
+		"timezone":  tz,
+		// Argo copies workflowMetadata onto every Workflow it creates
+		// (argo-workflows workflow/common/convert.go, ConvertCronWorkflowToWorkflow),
+		// so scheduled runs are runs of the pipeline too: pinning and
+		// lineage find them by label.
+		"workflowMetadata": map[string]any{
+			"labels":      map[string]any{LabelRunOf: RunOf("pipeline", in.Name)},
+			"annotations": map[string]any{AnnotationKeepRuns: strconv.Itoa(keepRunsOf(p))},
+		},
+		// Argo, not trellis, deletes scheduled runs: keep as many as keepRuns.
+		"successfulJobsHistoryLimit": int64(keepRunsOf(p)),
 		"workflowSpec": map[string]any{
 			"workflowTemplateRef": map[string]any{"name": in.Name},
 		},
 	}
+	// Allow is Argo's default (argo-workflows workflow/validate/validate.go,
+	// ValidateCronWorkflow, accepts "" as Allow).
+	if p.ConcurrencyPolicy != "" && p.ConcurrencyPolicy != "Allow" {
+		spec["concurrencyPolicy"] = p.ConcurrencyPolicy
+	}
+	cw.Object["spec"] = spec
 	return cw
 }
 
@@ -205,15 +220,19 @@ func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructure
 	if rev := labelValue(in.Revision, true); rev != "" {
 		labels[LabelRevision] = rev
 	}
-	keep := p.KeepRuns
-	if keep <= 0 {
-		keep = defaultKeepRuns
-	}
-	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(keep)}
+	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(keepRunsOf(p))}
 	wf := newObject(argoAPIVersion, "Workflow", in.Namespace, hashedName(in.Name, hash, maxNameLen),
 		mergeStrings(in.Labels, labels), mergeStrings(in.Annotations, annotations))
 	spec := map[string]any{"workflowTemplateRef": map[string]any{"name": in.Name}}
 	setIf(spec, "arguments", pipelineArguments(p))
 	wf.Object["spec"] = spec
 	return wf
+}
+
+// keepRunsOf returns how many runs of a pipeline to keep.
+func keepRunsOf(p *schema.PipelineSpec) int {
+	if p.KeepRuns <= 0 {
+		return defaultKeepRuns
+	}
+	return p.KeepRuns
 }

@@ -154,6 +154,7 @@ type PipelineSpec struct {
 	Steps              []Step                `json:"steps"`
 	Schedule           string                `json:"schedule,omitempty"`
 	Timezone           string                `json:"timezone,omitempty"`
+	ConcurrencyPolicy  string                `json:"concurrencyPolicy,omitempty"`
 	RunOnChange        bool                  `json:"runOnChange"`
 	KeepRuns           int                   `json:"keepRuns"`
 	ServiceAccountName string                `json:"serviceAccountName,omitempty"`
