@@ -32,7 +32,7 @@ const (
 func renderCluster(name string, c *schema.Cluster) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, nsName := range sortedKeys(c.Spec.Namespaces) {
-		t := tenant{name: nsName, ns: c.Spec.Namespaces[nsName], meta: c.Metadata}
+		t := tenant{name: nsName, ns: c.Spec.Namespaces[nsName], meta: c.Metadata, platform: c.Spec.PlatformNamespaces}
 		out = append(out, t.render()...)
 	}
 	return out
@@ -40,9 +40,10 @@ func renderCluster(name string, c *schema.Cluster) []*unstructured.Unstructured 
 
 // tenant is one tenant namespace being rendered.
 type tenant struct {
-	name string
-	ns   schema.Namespace
-	meta schema.Metadata
+	name     string
+	ns       schema.Namespace
+	meta     schema.Metadata
+	platform []string // the cluster's platformNamespaces
 }
 
 // render returns the tenant's objects.
@@ -179,11 +180,14 @@ func (t tenant) subjects(a schema.Access) []any {
 }
 
 // networkPolicy returns the policy that admits ingress only from pods of
-// the namespace and of the namespaces in allowFrom.
+// the namespace, of the platform's namespaces (whose controllers call into
+// tenant namespaces: Katib's suggestion services, KServe predictors behind
+// Knative's activator and the ingress gateway) and of the namespaces in
+// allowFrom.
 func (t tenant) networkPolicy() *unstructured.Unstructured {
 	from := []any{map[string]any{"podSelector": map[string]any{}}}
 	seen := map[string]bool{t.name: true}
-	for _, ns := range slices.Sorted(slices.Values(t.ns.AllowFrom)) {
+	for _, ns := range slices.Sorted(slices.Values(append(slices.Clone(t.platform), t.ns.AllowFrom...))) {
 		if seen[ns] {
 			continue
 		}

@@ -379,6 +379,19 @@ func TestRenderCluster(t *testing.T) {
 	assert.Equal(t, map[string]any{}, fieldAt(t, np, "spec.ingress.0.from.0.podSelector"))
 	assert.Equal(t, "ingress-nginx", fieldAt(t, np, "spec.ingress.0.from.1.namespaceSelector.matchLabels.kubernetes.io/metadata.name"))
 	assert.Equal(t, "monitoring", fieldAt(t, np, "spec.ingress.0.from.2.namespaceSelector.matchLabels.kubernetes.io/metadata.name"))
+
+	// The platform's controllers reach into tenant namespaces: Katib's
+	// controller (kubeflow) calls the suggestion service it runs beside
+	// each Experiment, Knative's activator (knative-serving) and the
+	// ingress gateway call predictors. Isolation admits them.
+	c := fixtureCluster()
+	c.Spec.PlatformNamespaces = []string{"kubeflow", "knative-serving", "monitoring"}
+	np = findObject(t, renderCluster("prod", c), "NetworkPolicy", "ml-team", "trellis-isolation")
+	var from []any
+	for _, f := range fieldAt(t, np, "spec.ingress.0.from").([]any)[1:] {
+		from = append(from, f.(map[string]any)["namespaceSelector"].(map[string]any)["matchLabels"].(map[string]any)["kubernetes.io/metadata.name"])
+	}
+	assert.Equal(t, []any{"ingress-nginx", "knative-serving", "kubeflow", "monitoring"}, from, "sorted, once each")
 }
 
 // TestRenderClusterEmptyNamespace renders a namespace that sets nothing

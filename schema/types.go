@@ -92,6 +92,7 @@ type ClusterSpec struct {
 	KubeconfigSecret *SecretKeyRef        `json:"kubeconfigSecret,omitempty"`
 	NodePools        map[string]NodePool  `json:"nodePools"`
 	Namespaces       map[string]Namespace `json:"namespaces"`
+	PlatformNamespaces []string `json:"platformNamespaces"`
 }
 
 // SecretKeyRef mirrors #ClusterSpec.kubeconfigSecret.
