@@ -13,9 +13,14 @@ include test/controlplane.mk
 
 all: build
 
-## build: the trellis binary in bin/
+# VERSION is stamped into the binary; the commit comes from Go's VCS stamp
+# (-buildvcs=auto overrides a GOFLAGS=-buildvcs=false of the environment).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+## build: the trellis binary in bin/, stamped with its version and commit
 build:
-	$(GO) build -o $(TRELLIS) ./cmd/trellis
+	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(TRELLIS) ./cmd/trellis
 
 ## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
 test: tools

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -59,10 +60,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "error:", err)
-	if isUsageError(err) {
+	if isUsageError(err) || isUnknownCommand(err) {
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// isUnknownCommand reports cobra's error for a command that does not exist,
+// a usage error; cobra has no type for it, only this message
+// (cobra command.go, legacyArgs and Find).
+func isUnknownCommand(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command ")
 }
 
 // usageError marks errors of the command line itself.
@@ -80,7 +88,9 @@ func newRootCommand(s streams) *cobra.Command {
 		Long:          "trellis validates CUE and YAML declarations of ML platforms, renders them into\nKubeflow's objects, applies them to clusters and records their lineage in Git.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newValidateCommand(s),
