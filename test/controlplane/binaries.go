@@ -91,15 +91,24 @@ func ToolsDir() (string, error) {
 		}
 		h.Write(data)
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("tools directory: %w", err)
-		}
-		cache = filepath.Join(home, ".cache")
+	cache, err := userCache()
+	if err != nil {
+		return "", fmt.Errorf("tools directory: %w", err)
 	}
 	return filepath.Join(cache, "trellis", "tools", hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// userCache returns $XDG_CACHE_HOME, or ~/.cache: the same directory on every
+// platform, as test/controlplane.mk computes it.
+func userCache() (string, error) {
+	if cache := os.Getenv("XDG_CACHE_HOME"); cache != "" {
+		return cache, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".cache"), nil
 }
 
 func isExecutable(path string) bool {

@@ -93,7 +93,7 @@ type ControlPlane struct {
 //
 // Installing large CRDs costs more than starting the control plane, so by
 // default Start keeps a snapshot of an etcd data directory with the CRDs
-// installed under <repo root>/.cache/controlplane, keyed by the binaries,
+// installed under ~/.cache/trellis/controlplane, keyed by the binaries,
 // the extra apiserver flags and the CRD files' content, and seeds etcd from
 // it. Options.NoSnapshot or $TRELLIS_CONTROLPLANE_SNAPSHOTS=off turn this off.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {

@@ -33,8 +33,9 @@
 // Installing the Argo and KServe CRDs (about 10 MB of schemas) costs an
 // apiserver on two cores far more than starting it, so when Options ask for
 // CRDs, Start installs them once into a throwaway control plane, keeps its
-// etcd data as a snapshot under <repo root>/.cache/controlplane (keyed by the
-// binaries, the extra apiserver flags and the CRD files' content; built by
+// etcd data as a snapshot under ~/.cache/trellis/controlplane, shared by
+// every clone (keyed by the binaries, the extra apiserver flags and the CRD
+// files' names and content; built by
 // one test binary at a time under a file lock; pruned after a week unused),
 // and seeds every later etcd from it. $TRELLIS_CONTROLPLANE_SNAPSHOTS=off or
 // Options.NoSnapshot installs the CRDs into every control plane instead.

@@ -79,17 +79,15 @@ func markUsed(snap *snapshot, dir string) *snapshot {
 	return snap
 }
 
-// snapshotRoot is <repo root>/.cache/controlplane, or a directory in the
-// user's cache outside the repository.
+// snapshotRoot is $XDG_CACHE_HOME/trellis/controlplane (~/.cache when
+// XDG_CACHE_HOME is unset), beside the tools of ToolsDir: snapshots are keyed
+// by what they are built from, so every clone of the repository shares them.
 func snapshotRoot() (string, error) {
-	if root, err := RepoRoot(); err == nil {
-		return filepath.Join(root, ".cache", "controlplane"), nil
-	}
-	dir, err := os.UserCacheDir()
+	cache, err := userCache()
 	if err != nil {
 		return "", fmt.Errorf("control-plane snapshot cache: %w", err)
 	}
-	return filepath.Join(dir, "trellis", "controlplane"), nil
+	return filepath.Join(cache, "trellis", "controlplane"), nil
 }
 
 // snapshotKey identifies what a snapshot depends on: the binaries (by path,
@@ -115,7 +113,7 @@ func snapshotKey(bins Binaries, apiserverArgs, paths []string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("snapshot key: %w", err)
 		}
-		fmt.Fprintln(h, f, len(data))
+		fmt.Fprintln(h, filepath.Base(f), len(data)) // by name: clones share snapshots
 		h.Write(data)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
