@@ -20,6 +20,7 @@ type diffOptions struct {
 	context    string
 	cluster    string
 	revision   string
+	sourceID   string
 	color      string
 }
 
@@ -33,9 +34,9 @@ applying it would change: a unified diff from the live object to the result of
 a server-side dry-run apply. Secret values are never shown: a changed value
 shows as '<redacted: changed>'. A new revision alone is no change.
 
-Each cluster is reached through the kubeconfig context named by --context, else
-by the Cluster's spec.context, else by its name; when that context does not
-exist and one cluster is diffed, the current context.
+Each cluster is reached through the kubeconfig context named by --context (one
+cluster only), else by the Cluster's spec.context, else by its name; a context
+that is not in the kubeconfig is an error, never the current context.
 
 Exit status, as kubectl diff's: 0 no changes, 1 changes found, 2 usage error,
 3 an error (invalid repo, unreachable cluster, a refused dry run).`,
@@ -53,6 +54,7 @@ Exit status, as kubectl diff's: 0 no changes, 1 changes found, 2 usage error,
 	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
 	f.StringVar(&o.cluster, "cluster", "", "diff only this cluster")
 	f.StringVar(&o.revision, "revision", "", "revision of the objects (default: the Git commit checked out in DIR)")
+	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory says what apply would prune (as apply's --source-id)")
 	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
 	return cmd
 }
@@ -72,9 +74,12 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 		printProblems(s.err, err, dir)
 		return &exitError{code: exitUnknown}
 	}
+	if err := oneClusterForContext(o.context, res.Clusters); err != nil {
+		return err
+	}
 	changed, errs := false, 0
 	for _, cluster := range res.Clusters {
-		c, err := diffCluster(ctx, cluster, o, len(res.Clusters) == 1, s, colour)
+		c, err := diffCluster(ctx, cluster, o, s, colour)
 		if err != nil {
 			fmt.Fprintln(s.err, "error:", err)
 			errs++
@@ -93,8 +98,8 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 // diffCluster diffs one cluster, prints its changes and summary, and
 // reports whether anything would change. Objects whose dry run failed are
 // printed and make the error.
-func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, single bool, s streams, colour bool) (bool, error) {
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
+func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (bool, error) {
+	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
 	if err != nil {
 		return false, err
 	}

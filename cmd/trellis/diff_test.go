@@ -25,6 +25,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/test/controlplane"
 )
 
 // diffRepoNamespace is the namespace testdata/diff/repo declares.
@@ -47,10 +48,10 @@ func newDiffCase(t *testing.T) diffCase {
 	}
 }
 
-// run runs `trellis diff repo --kubeconfig K --revision R extra...` in dc.dir.
+// run runs `trellis diff repo --kubeconfig K --context trellis-test --revision R extra...` in dc.dir.
 func (dc diffCase) run(t *testing.T, extra ...string) cliResult {
 	t.Helper()
-	args := append([]string{"diff", "repo", "--kubeconfig", dc.kubeconfig, "--revision", pinnedRevision}, extra...)
+	args := append([]string{"diff", "repo", "--kubeconfig", dc.kubeconfig, "--context", controlplane.DefaultContextName, "--revision", pinnedRevision}, extra...)
 	return runCLI(t, dc.dir, args, dc.placeholders)
 }
 

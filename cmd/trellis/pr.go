@@ -131,7 +131,10 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
-			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster, single)
+			if o.context != "" && !single {
+				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
+			}
+			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster)
 			if err != nil {
 				return nil, err
 			}

@@ -239,25 +239,16 @@ func newConnector(kubeconfig string) *connector {
 }
 
 // restConfig reaches a cluster: through its kubeconfig Secret (see
-// serve_secret.go); else through the kubeconfig's context for it;
-// without --kubeconfig, in a pod, a Cluster that names no context (or the
-// context "in-cluster") is the cluster trellis runs in.
+// serve_secret.go); else through the kubeconfig's context for it (see
+// kubeConfigFor): the context spec.context names (default the cluster's
+// name), or, for "in-cluster" only, the cluster trellis runs in. A context
+// that is not found is an error, never another cluster.
 func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
 	if cluster.Spec.KubeconfigSecret != nil {
 		return c.secretConfig(cluster)
 	}
-	if c.kubeconfig == "" && (cluster.Spec.Context == "" || cluster.Spec.Context == inClusterContext) {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	cfg, _, err := kubeConfigFor(c.kubeconfig, "", cluster, false)
-	return cfg, err
+	return restConfigFor(c.kubeconfig, "", cluster)
 }
-
-// inClusterContext names the cluster trellis runs in, in a Cluster's
-// spec.context.
-const inClusterContext = "in-cluster"
 
 // forget drops the client of a cluster.
 func (c *connector) forget(cluster string) {

@@ -24,8 +24,8 @@ const (
 )
 
 // Dialer builds the client of a cluster for the live dry-run; single says
-// whether the repo declares one cluster (a kubeconfig's current context
-// may then stand for it).
+// whether the head declares one cluster (a --context may then name its
+// context; it never stands for several).
 type Dialer func(cluster render.Cluster, single bool) (*reconcile.Client, error)
 
 // Options say which pull request to check and how.
