@@ -41,7 +41,7 @@ type ObjectDiff struct {
 	Ref ObjectRef `json:"object"`
 	// Action is Created, Configured, Unchanged, Failed, Skipped (an
 	// endpoint waiting for its pipeline's first successful run, see
-	// pin.go), or Pruned (from DiffPrune).
+	// pin.go), or Pruned (from DiffCluster: the prune query's answer).
 	Action Action `json:"action"`
 	// Live is the object in the cluster, Merged what the server made of
 	// it in a dry-run apply; both as YAML, without server bookkeeping
@@ -299,54 +299,22 @@ func isNamespaceNotFound(err error, ns string) bool {
 	return det != nil && det.Kind == "namespaces" && det.Name == ns
 }
 
-// DiffPrune shows the deletion of each object refs names that the cluster
-// still holds, as a Pruned ObjectDiff from the live object to nothing.
-// Objects already gone are left out. Which objects an apply prunes is the
-// apply's business (its inventory and prune policy): refs is its answer.
-func DiffPrune(ctx context.Context, c *Client, refs []ObjectRef) ([]ObjectDiff, error) {
-	ris := make([]dynamic.ResourceInterface, len(refs))
-	for i, ref := range refs {
-		ri, _, err := c.Resource(refGVK(ref), ref.Namespace)
-		switch {
-		case meta.IsNoMatchError(err): // the kind is gone, and its objects with it
-		case err != nil:
-			return nil, fmt.Errorf("discovery: %w", err)
-		default:
-			ris[i] = ri
-		}
+// DiffCluster shows what an apply of cluster (with opts, as Apply takes
+// them) would do to the cluster behind c, and writes nothing: the Diff of
+// its objects, then the deletions the prune query answers (Prunes, the
+// query Apply itself asks), as Pruned ObjectDiffs from the live object to
+// nothing, and the inventory's objects it would leave (Skipped) or could
+// not read (Failed). The PruneSet is returned for its guard's verdict.
+func DiffCluster(ctx context.Context, c *Client, cluster render.Cluster, opts Options) ([]ObjectDiff, *PruneSet, error) {
+	diffs, err := Diff(ctx, c, cluster.Objects)
+	if err != nil {
+		return nil, nil, err
 	}
-	out := make([]*ObjectDiff, len(refs))
-	eg := errgroup.Group{}
-	eg.SetLimit(diffConcurrency)
-	for i, ref := range refs {
-		if ris[i] == nil {
-			continue
-		}
-		eg.Go(func() error {
-			live, err := ris[i].Get(ctx, ref.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil && !isAPIError(err):
-				return fmt.Errorf("%s: get: %w", ref, err)
-			case err != nil:
-				out[i] = &ObjectDiff{Ref: ref, Action: Failed, Err: "read live object: " + apiMessage(err)}
-			default:
-				d := compareObjects(ref, live, nil, "")
-				out[i] = &d
-			}
-			return nil
-		})
+	ps, err := Prunes(ctx, c, cluster, opts)
+	if err != nil {
+		return diffs, nil, err
 	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
-	var diffs []ObjectDiff
-	for _, d := range out {
-		if d != nil {
-			diffs = append(diffs, *d)
-		}
-	}
-	return diffs, nil
+	return append(diffs, ps.Diffs()...), ps, nil
 }
 
 // compareObjects builds the ObjectDiff of ref from its live object and
