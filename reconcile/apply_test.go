@@ -110,23 +110,6 @@ func TestApplyDryRun(t *testing.T) {
 	assert.Empty(t, inventoryOf(t, c, ns, "dry"))
 }
 
-// TestApplyOwnedByAnotherInventory never touches an object that another
-// inventory owns.
-func TestApplyOwnedByAnotherInventory(t *testing.T) {
-	ns := cp.Namespace(t)
-	c := newClient(t)
-	cm := configMap(ns, "shared", map[string]any{"owner": "first"})
-	applyOK(t, c, testCluster("first", cm), Options{SourceID: ns})
-	other := configMap(ns, "shared", map[string]any{"owner": "second"})
-	cs := applyOK(t, c, testCluster("second", other), Options{SourceID: ns})
-	require.Len(t, cs.Changes, 1)
-	assert.Equal(t, Skipped, cs.Changes[0].Action)
-	assert.Equal(t, "owned by inventory "+InventoryID(ns, "first"), cs.Changes[0].Reason)
-	data, _, _ := unstructured.NestedStringMap(get(t, c, cm).Object, "data")
-	assert.Equal(t, "first", data["owner"])
-	assert.Empty(t, inventoryOf(t, c, ns, "second"))
-}
-
 // TestApplyUnreachableCluster fails quickly with an error.
 func TestApplyUnreachableCluster(t *testing.T) {
 	cfg := cp.RESTConfig()

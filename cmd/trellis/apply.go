@@ -230,7 +230,7 @@ func waitCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluste
 	}
 	var refs []reconcile.ObjectRef
 	for _, ch := range cs.Changes {
-		if (ch.Action == reconcile.Created || ch.Action == reconcile.Configured || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
+		if (ch.Action.Wrote() || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
 			refs = append(refs, ch.Object)
 		}
 	}

@@ -166,7 +166,7 @@ func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.Object
 // diffSummary is the change set's summary, "no changes" when nothing
 // would be written.
 func diffSummary(cs *reconcile.ChangeSet) string {
-	if cs.Count(reconcile.Created)+cs.Count(reconcile.Configured)+cs.Count(reconcile.Pruned)+cs.Count(reconcile.Failed) == 0 {
+	if cs.Count(reconcile.Created)+cs.Count(reconcile.Adopted)+cs.Count(reconcile.Configured)+cs.Count(reconcile.Pruned)+cs.Count(reconcile.Failed) == 0 {
 		return fmt.Sprintf("no changes (%s)", cs.Summary())
 	}
 	return cs.Summary()

@@ -324,6 +324,7 @@ func writeRefused(b *strings.Builder, c *ClusterResult) {
 // actionWords are the actions as a reviewer reads them.
 var actionWords = map[reconcile.Action]string{
 	reconcile.Created:    "added",
+	reconcile.Adopted:    "adopted",
 	reconcile.Configured: "changed",
 	reconcile.Pruned:     "removed",
 }
