@@ -73,7 +73,9 @@ func (o Options) withDefaults() Options {
 //
 // The change set is always returned. The error is set when the apply
 // failed as a whole (an unreachable cluster, an unwritable inventory, a
-// refused prune); it is then also in ChangeSet.Error. Objects that fail
+// refused prune, a suspended inventory: ErrSuspended); it is then also in
+// ChangeSet.Error. Every apply that read the inventory, dry runs and
+// suspended ones aside, records its status on it (status.go). Objects that fail
 // are Failed changes, with a nil error: check ChangeSet.Failed.
 func Apply(ctx context.Context, c *Client, cluster render.Cluster, opts Options) (*ChangeSet, error) {
 	opts = opts.withDefaults()
@@ -92,6 +94,12 @@ func Apply(ctx context.Context, c *Client, cluster render.Cluster, opts Options)
 	a.cs.Changes = a.report.changes
 	if err != nil {
 		a.cs.Error = err.Error()
+	}
+	if a.inv.known && !opts.DryRun && !errors.Is(err, ErrSuspended) {
+		if serr := a.inv.recordStatus(ctx, a.cs); serr != nil {
+			err = errors.Join(err, serr)
+			a.cs.Error = err.Error()
+		}
 	}
 	return a.cs, err
 }
@@ -122,6 +130,9 @@ func (a *applier) run(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", a.spec.Name, err)
+	}
+	if since := a.inv.suspendedSince(); since != "" && !a.opts.DryRun {
+		return fmt.Errorf("cluster %s: %w since %s (inventory %s): nothing applied; trellis resume applies it again", a.spec.Name, ErrSuspended, since, a.inv.ID())
 	}
 	items := a.prepare(ctx)
 	if !a.opts.DryRun {

@@ -75,8 +75,10 @@ $GITHUB_TOKEN.
 Git credentials come from files or the environment (TRELLIS_GIT_TOKEN,
 TRELLIS_GIT_PASSWORD), never from flag values.
 
-Suspend without a redeploy: create STATE-DIR/suspend (everything) or
-STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
+Suspend without a redeploy with trellis suspend: the suspension is kept in the
+cluster, on the inventory, so every replica and every restart honours it; a
+suspended cluster is neither applied nor corrected for drift. trellis status
+shows what each cluster runs.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.repo == "" {
@@ -93,7 +95,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default: in-cluster, or $KUBECONFIG)")
 	f.StringVar(&o.listen, "listen", ":8080", "address of the HTTP server")
 	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (no file: /hooks/github refuses everything)")
-	f.StringVar(&o.stateDir, "state-dir", ".trellis-state", "directory for the Git cache and the suspend files; keep it across restarts")
+	f.StringVar(&o.stateDir, "state-dir", ".trellis-state", "directory for the Git cache and the lineage queue; keep it across restarts")
 	f.StringVar(&o.sourceID, "source-id", "", "id of the source; the inventory is per source and cluster (default: derived from --repo and --path)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stdout: text or json")
 	f.StringVar(&o.auth.Username, "git-username", "", "user name for https")
@@ -154,7 +156,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 				conn.forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
 		},
-		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
+		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
