@@ -30,7 +30,7 @@ func TestSuspendSurvivesServeRestart(t *testing.T) {
 	ns := cp.Namespace(t)
 	files := func(v string) map[string]string {
 		return map[string]string{
-			"cluster.yaml":          fmt.Sprintf("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev}\nspec: {context: %s, namespaces: {%s-s: {isolated: false}}}\n", controlplane.DefaultContextName, ns),
+			"cluster.yaml":         fmt.Sprintf("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev}\nspec: {context: %s, namespaces: {%s-s: {isolated: false}}}\n", controlplane.DefaultContextName, ns),
 			"clusters/dev/cm.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: %s-s}\ndata: {v: %q}\n", ns, v),
 		}
 	}
@@ -92,7 +92,9 @@ func TestSuspendSurvivesServeRestart(t *testing.T) {
 	rev2 := git.Commit("main", files("2"))
 	stdout, stop = serve("1s")
 	defer stop()
-	require.Eventually(t, func() bool { return regexp.MustCompile(`msg="suspended; not applied".*revision=` + rev2).MatchString(stdout.String()) },
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`msg="suspended; not applied".*revision=` + rev2).MatchString(stdout.String())
+	},
 		time.Minute, 10*time.Millisecond, "stdout: %s", stdout)
 	assert.Equal(t, "1", value(), "not applied while suspended")
 	r = runCLI(t, t.TempDir(), append([]string{"status"}, reach...), nil)
