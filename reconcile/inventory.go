@@ -30,7 +30,7 @@ import (
 // neither.
 
 // InventoryNamespace holds the inventories; Apply creates it if missing.
-const InventoryNamespace = "trellis-system"
+const InventoryNamespace = "trellis-system" // schema.TrellisNamespace
 
 // AnnotationInventory records, on an inventory ConfigMap, the inventory's
 // source and cluster as "source/cluster".
