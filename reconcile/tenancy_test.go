@@ -61,9 +61,9 @@ spec:
 		"/Namespace/" + team: Created, "/Namespace/" + platform: Created,
 		team + "/ServiceAccount/trellis-applier": Created, team + "/RoleBinding/trellis-applier": Created,
 		team + "/ResourceQuota/trellis-quota": Created,
-		team + "/ConfigMap/app":                Created,
-		team + "/ResourceQuota/more-pods":      Failed,
-		platform + "/ResourceQuota/more-pods":  Created,
+		team + "/ConfigMap/app":               Created,
+		team + "/ResourceQuota/more-pods":     Failed,
+		platform + "/ResourceQuota/more-pods": Created,
 	}, got)
 	assert.Contains(t, refused.Reason, `resourcequotas "more-pods" is forbidden: User "system:serviceaccount:`+team+`:trellis-applier" cannot patch resource "resourcequotas"`)
 }
