@@ -70,6 +70,9 @@ type PruneSet struct {
 	// Refusal is the prune guard's refusal, which fails the apply and
 	// deletes nothing; "" when the prune is allowed.
 	Refusal string `json:"refusal,omitempty"`
+	// SuspendedSince is set when the inventory is suspended (status.go):
+	// an apply then applies and prunes nothing at all.
+	SuspendedSince string `json:"suspendedSince,omitempty"`
 
 	deletes, skips, runs []*pruneTarget
 	gone                 object.ObjMetadataSet // entries whose objects are gone
@@ -96,7 +99,9 @@ func Prunes(ctx context.Context, c *Client, cluster render.Cluster, opts Options
 			runs++
 		}
 	}
-	return queryPrune(ctx, c, inv.info, old, rendered, runs, opts), nil
+	ps := queryPrune(ctx, c, inv.info, old, rendered, runs, opts)
+	ps.SuspendedSince = inv.suspendedSince()
+	return ps, nil
 }
 
 // queryPrune is the prune query: rendered are the entries of the render

@@ -122,6 +122,9 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s s
 	}
 	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour)
 	fmt.Fprintf(s.err, "cluster %s: %s\n", cluster.Name, diffSummary(cs))
+	if ps.SuspendedSince != "" {
+		fmt.Fprintf(s.err, "cluster %s: suspended since %s (inventory %s): apply changes nothing until trellis resume\n", cluster.Name, ps.SuspendedSince, ps.Inventory)
+	}
 	var errs []error
 	if n := cs.Count(reconcile.Failed); n > 0 {
 		errs = append(errs, fmt.Errorf("cluster %s: the dry run failed for %d of %d objects", cluster.Name, n, len(diffs)))
