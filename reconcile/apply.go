@@ -73,7 +73,9 @@ func (o Options) withDefaults() Options {
 //
 // The change set is always returned. The error is set when the apply
 // failed as a whole (an unreachable cluster, an unwritable inventory, a
-// refused prune); it is then also in ChangeSet.Error. Objects that fail
+// refused prune, a suspended inventory: ErrSuspended); it is then also in
+// ChangeSet.Error. Every apply that read the inventory, dry runs and
+// suspended ones aside, records its status on it (status.go). Objects that fail
 // are Failed changes, with a nil error: check ChangeSet.Failed.
 func Apply(ctx context.Context, c *Client, cluster render.Cluster, opts Options) (*ChangeSet, error) {
 	opts = opts.withDefaults()
@@ -92,6 +94,12 @@ func Apply(ctx context.Context, c *Client, cluster render.Cluster, opts Options)
 	a.cs.Changes = a.report.changes
 	if err != nil {
 		a.cs.Error = err.Error()
+	}
+	if a.inv.known && !opts.DryRun && !errors.Is(err, ErrSuspended) {
+		if serr := a.inv.recordStatus(ctx, a.cs); serr != nil {
+			err = errors.Join(err, serr)
+			a.cs.Error = err.Error()
+		}
 	}
 	return a.cs, err
 }
@@ -122,6 +130,9 @@ func (a *applier) run(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", a.spec.Name, err)
+	}
+	if since := a.inv.suspendedSince(); since != "" && !a.opts.DryRun {
+		return fmt.Errorf("cluster %s: %w since %s (inventory %s): nothing applied; trellis resume applies it again", a.spec.Name, ErrSuspended, since, a.inv.ID())
 	}
 	items := a.prepare(ctx)
 	if !a.opts.DryRun {
@@ -273,7 +284,7 @@ func (a *applier) applyPhase(ctx context.Context, items []*item) {
 		a.report.done(i, items[i].change())
 	})
 	for _, it := range items {
-		if it.ref.Group == rbacGroup && (it.action == Created || it.action == Configured) {
+		if it.ref.Group == rbacGroup && it.action.Wrote() {
 			a.rbacChanged.Store(true)
 		}
 		if it.ref.Kind == "Namespace" && it.ref.Group == "" && it.action == Created {
@@ -330,27 +341,38 @@ func gvkString(gvk schema.GroupVersionKind) string {
 	return gvk.Kind + " " + gvk.Group + "/" + gvk.Version
 }
 
-// applyOne applies one object, unless another inventory owns it or it is
-// unchanged.
+// applyOne applies one object, unless another inventory owns it (a
+// failure), it is owned by none and may not be adopted (skipped), or it is
+// unchanged. An object that no inventory owns is adopted: written, with
+// this inventory as its owner, and reported as adopted.
 func (a *applier) applyOne(ctx context.Context, it *item) {
 	if it.action == Failed || it.action == Skipped {
 		return
 	}
+	adopt := false
 	if it.live != nil {
-		if r := applyRefusal(a.inv.info, it.live); r != "" {
-			it.action, it.reason = Skipped, r
+		switch verdict, reason := ownership(a.inv.info, it.live); verdict {
+		case ownedByOther:
+			it.fail(errors.New(reason))
 			return
+		case adoptDisabled:
+			it.action, it.reason = Skipped, reason
+			return
+		case ownedByNone:
+			adopt = true
 		}
 	}
 	if err := classify(ctx, a.c, it); err != nil {
 		it.fail(err)
 		return
 	}
-	if it.action == Unchanged {
+	if it.action == Unchanged && !adopt {
 		return
 	}
 	err := a.write(ctx, it)
 	switch {
+	case err == nil && adopt:
+		it.action, it.reason = Adopted, ""
 	case err == nil:
 	case a.opts.DryRun && namespaceMissing(err, it.obj.GetNamespace()) && a.newNamespaces[it.obj.GetNamespace()]:
 		it.reason = "not validated: its namespace is created by this apply"
@@ -490,7 +512,7 @@ func (a *applier) crdsApplied(ctx context.Context, items []*item) {
 	groups := map[string]bool{}
 	var written []*item
 	for _, it := range items {
-		if gk, ok := object.GetCRDGroupKind(it.obj); ok && (it.action == Created || it.action == Configured) {
+		if gk, ok := object.GetCRDGroupKind(it.obj); ok && it.action.Wrote() {
 			written = append(written, it)
 			groups[gk.Group] = true
 		}

@@ -20,8 +20,10 @@ import (
 
 // TestApplyExamples applies both clusters of examples/ (their namespaces
 // renamed after the test) to the control plane: every object is created,
-// so every one passed its CRD's validation; a second apply reports every
-// object unchanged and writes nothing.
+// so every one passed its CRD's validation; a second apply, of another
+// revision, reports every object unchanged and writes none, only the
+// inventory's status, which names the new revision; the same apply again
+// writes nothing at all.
 func TestApplyExamples(t *testing.T) {
 	base := cp.Namespace(t)
 	c := newClient(t)
@@ -48,14 +50,21 @@ func TestApplyExamples(t *testing.T) {
 		before := resourceVersions(t, c, applied)
 		require.Len(t, before, len(applied.Objects), "every object exists")
 		inv := newStore(c, base, cl.Name).template
-		before["inventory"] = get(t, c, inv).GetResourceVersion()
 
 		second := applyOK(t, c, cl, Options{SourceID: base, Revision: "r2"})
 		assert.Equal(t, len(applied.Objects), second.Count(Unchanged), "%s: %s", cl.Name, second.Summary())
 		after := resourceVersions(t, c, applied)
-		after["inventory"] = get(t, c, inv).GetResourceVersion()
-		assert.Equal(t, before, after, "a no-op apply writes nothing, not even the inventory")
+		assert.Equal(t, before, after, "a no-op apply writes no object")
 		assert.ElementsMatch(t, idsOf(applied.Objects), inventoryOf(t, c, base, cl.Name))
+		invs, err := Inventories(context.Background(), c, cl.Name, base)
+		require.NoError(t, err)
+		require.Len(t, invs, 1)
+		assert.Equal(t, "r2", invs[0].Last.Revision, "the inventory records the revision applied")
+
+		rv := get(t, c, inv).GetResourceVersion()
+		third := applyOK(t, c, cl, Options{SourceID: base, Revision: "r2"})
+		assert.Equal(t, len(applied.Objects), third.Count(Unchanged), "%s: %s", cl.Name, third.Summary())
+		assert.Equal(t, rv, get(t, c, inv).GetResourceVersion(), "the same no-op again writes nothing, not even the inventory")
 	}
 }
 
@@ -108,23 +117,6 @@ func TestApplyDryRun(t *testing.T) {
 	_, err := resource(t, c, cm).Get(context.Background(), "a", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "nothing persisted: %v", err)
 	assert.Empty(t, inventoryOf(t, c, ns, "dry"))
-}
-
-// TestApplyOwnedByAnotherInventory never touches an object that another
-// inventory owns.
-func TestApplyOwnedByAnotherInventory(t *testing.T) {
-	ns := cp.Namespace(t)
-	c := newClient(t)
-	cm := configMap(ns, "shared", map[string]any{"owner": "first"})
-	applyOK(t, c, testCluster("first", cm), Options{SourceID: ns})
-	other := configMap(ns, "shared", map[string]any{"owner": "second"})
-	cs := applyOK(t, c, testCluster("second", other), Options{SourceID: ns})
-	require.Len(t, cs.Changes, 1)
-	assert.Equal(t, Skipped, cs.Changes[0].Action)
-	assert.Equal(t, "owned by inventory "+InventoryID(ns, "first"), cs.Changes[0].Reason)
-	data, _, _ := unstructured.NestedStringMap(get(t, c, cm).Object, "data")
-	assert.Equal(t, "first", data["owner"])
-	assert.Empty(t, inventoryOf(t, c, ns, "second"))
 }
 
 // TestApplyUnreachableCluster fails quickly with an error.

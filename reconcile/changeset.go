@@ -11,15 +11,26 @@ import (
 // Action is what an apply did, or would do, to one object.
 type Action string
 
-// Actions, as fluxcd/pkg/ssa names them.
+// Actions, as fluxcd/pkg/ssa names them, and adopted: an object that
+// existed, owned by no inventory, which the apply took over.
 const (
 	Created    Action = "created"
+	Adopted    Action = "adopted"
 	Configured Action = "configured"
 	Unchanged  Action = "unchanged"
 	Pruned     Action = "pruned"
 	Failed     Action = "failed"
 	Skipped    Action = "skipped"
 )
+
+// Actions lists every action, in the order summaries print them.
+var Actions = []Action{Created, Adopted, Configured, Unchanged, Pruned, Failed, Skipped}
+
+// Wrote reports whether the action wrote the object: created, adopted or
+// configured.
+func (a Action) Wrote() bool {
+	return a == Created || a == Adopted || a == Configured
+}
 
 // ObjectRef identifies an object.
 type ObjectRef struct {
@@ -98,7 +109,7 @@ func (cs *ChangeSet) Count(a Action) int {
 // Actions with no object are left out.
 func (cs *ChangeSet) Summary() string {
 	var parts []string
-	for _, a := range []Action{Created, Configured, Unchanged, Pruned, Failed, Skipped} {
+	for _, a := range Actions {
 		if n := cs.Count(a); n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}

@@ -41,7 +41,7 @@ type ObjectDiff struct {
 	Ref ObjectRef `json:"object"`
 	// Action is Created, Configured, Unchanged, Failed, Skipped (an
 	// endpoint waiting for its pipeline's first successful run, see
-	// pin.go), or Pruned (from DiffPrune).
+	// pin.go), or Pruned (from DiffCluster: the prune query's answer).
 	Action Action `json:"action"`
 	// Live is the object in the cluster, Merged what the server made of
 	// it in a dry-run apply; both as YAML, without server bookkeeping
@@ -63,7 +63,7 @@ type ObjectDiff struct {
 
 // Changed reports whether applying would write or delete the object.
 func (d ObjectDiff) Changed() bool {
-	return d.Action == Created || d.Action == Configured || d.Action == Pruned
+	return d.Action.Wrote() || d.Action == Pruned
 }
 
 // Diff computes, for each object, what applying it would change in the
@@ -79,15 +79,18 @@ func Diff(ctx context.Context, c *Client, objs []*unstructured.Unstructured) ([]
 	if err != nil {
 		return nil, err
 	}
-	diffs, err := diffObjects(ctx, c, pinned)
+	diffs, err := diffObjects(ctx, c, pinned, nil)
 	if err != nil {
 		return nil, err
 	}
 	return withWaiting(diffs, waiting), nil
 }
 
-func diffObjects(ctx context.Context, c *Client, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
+// diffObjects diffs objs; with inv, each existing object is also judged
+// by the ownership policy of that inventory, as apply judges it.
+func diffObjects(ctx context.Context, c *Client, objs []*unstructured.Unstructured, inv inventory.Info) ([]ObjectDiff, error) {
 	d := newDiffer(c, objs)
+	d.inv = inv
 	targets, err := d.resolve(objs)
 	if err != nil {
 		return nil, err
@@ -112,6 +115,9 @@ func diffObjects(ctx context.Context, c *Client, objs []*unstructured.Unstructur
 // differ holds what one Diff knows about the objects it compares.
 type differ struct {
 	c *Client
+	// inv, when set, is the inventory whose ownership policy judges the
+	// live objects (see ownership).
+	inv inventory.Info
 	// newNamespaces are the Namespaces among the objects, and newKinds the
 	// kinds their CRDs define: objects in them may not be checkable yet.
 	newNamespaces map[string]bool
@@ -247,6 +253,17 @@ func (d *differ) diffOne(ctx context.Context, t diffTarget, l *diffListing) Obje
 		return ObjectDiff{Ref: t.ref, Action: Failed, Err: "read live object: " + apiMessage(l.err)}
 	}
 	live := l.items[t.ref.Name]
+	adopt := false
+	if live != nil && d.inv != nil {
+		switch verdict, reason := ownership(d.inv, live); verdict {
+		case ownedByOther:
+			return ObjectDiff{Ref: t.ref, Action: Failed, Err: reason}
+		case adoptDisabled:
+			return ObjectDiff{Ref: t.ref, Action: Skipped, Note: reason}
+		case ownedByNone:
+			adopt = true
+		}
+	}
 	merged, err := dryRunApply(ctx, t.ri, t.obj, live)
 	if err != nil {
 		if live == nil && d.newNamespaces[t.ref.Namespace] && isNamespaceNotFound(err, t.ref.Namespace) {
@@ -255,6 +272,11 @@ func (d *differ) diffOne(ctx context.Context, t diffTarget, l *diffListing) Obje
 		failed := compareObjects(t.ref, live, live, "")
 		failed.Action, failed.Merged, failed.Unified, failed.Err = Failed, "", "", apiMessage(err)
 		return failed
+	}
+	if adopt {
+		out := compareObjects(t.ref, live, merged, "adopted: it exists and no inventory owns it; apply takes it over")
+		out.Action = Adopted
+		return out
 	}
 	return compareObjects(t.ref, live, merged, "")
 }
@@ -299,54 +321,31 @@ func isNamespaceNotFound(err error, ns string) bool {
 	return det != nil && det.Kind == "namespaces" && det.Name == ns
 }
 
-// DiffPrune shows the deletion of each object refs names that the cluster
-// still holds, as a Pruned ObjectDiff from the live object to nothing.
-// Objects already gone are left out. Which objects an apply prunes is the
-// apply's business (its inventory and prune policy): refs is its answer.
-func DiffPrune(ctx context.Context, c *Client, refs []ObjectRef) ([]ObjectDiff, error) {
-	ris := make([]dynamic.ResourceInterface, len(refs))
-	for i, ref := range refs {
-		ri, _, err := c.Resource(refGVK(ref), ref.Namespace)
-		switch {
-		case meta.IsNoMatchError(err): // the kind is gone, and its objects with it
-		case err != nil:
-			return nil, fmt.Errorf("discovery: %w", err)
-		default:
-			ris[i] = ri
-		}
+// DiffCluster shows what an apply of cluster (with opts, as Apply takes
+// them) would do to the cluster behind c, and writes nothing: the Diff of
+// its objects, each existing one judged by the ownership policy of the
+// inventory (another inventory's is Failed, naming it; one of no
+// inventory is Adopted, or Skipped when annotated trellis.dev/adopt:
+// disabled), then the deletions the prune query answers (Prunes, the
+// query Apply itself asks), as Pruned ObjectDiffs from the live object to
+// nothing, and the inventory's objects it would leave (Skipped) or could
+// not read (Failed). The PruneSet is returned for its guard's verdict.
+func DiffCluster(ctx context.Context, c *Client, cluster render.Cluster, opts Options) ([]ObjectDiff, *PruneSet, error) {
+	opts = opts.withDefaults()
+	pinned, waiting, err := pinAll(ctx, c, cluster.Objects)
+	if err != nil {
+		return nil, nil, err
 	}
-	out := make([]*ObjectDiff, len(refs))
-	eg := errgroup.Group{}
-	eg.SetLimit(diffConcurrency)
-	for i, ref := range refs {
-		if ris[i] == nil {
-			continue
-		}
-		eg.Go(func() error {
-			live, err := ris[i].Get(ctx, ref.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil && !isAPIError(err):
-				return fmt.Errorf("%s: get: %w", ref, err)
-			case err != nil:
-				out[i] = &ObjectDiff{Ref: ref, Action: Failed, Err: "read live object: " + apiMessage(err)}
-			default:
-				d := compareObjects(ref, live, nil, "")
-				out[i] = &d
-			}
-			return nil
-		})
+	diffs, err := diffObjects(ctx, c, pinned, newStore(c, opts.SourceID, cluster.Name).info)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
+	diffs = withWaiting(diffs, waiting)
+	ps, err := Prunes(ctx, c, cluster, opts)
+	if err != nil {
+		return diffs, nil, err
 	}
-	var diffs []ObjectDiff
-	for _, d := range out {
-		if d != nil {
-			diffs = append(diffs, *d)
-		}
-	}
-	return diffs, nil
+	return append(diffs, ps.Diffs()...), ps, nil
 }
 
 // compareObjects builds the ObjectDiff of ref from its live object and

@@ -231,23 +231,6 @@ func TestDiffNewNamespace(t *testing.T) {
 	assert.Contains(t, got[1].Unified, "+  optimizer: adam\n")
 }
 
-func TestDiffPrune(t *testing.T) {
-	ns := diffControlPlane(t).Namespace(t)
-	c := diffClient(t)
-	obj := diffFixture(t, "settings", ns)
-	diffApply(t, c, obj)
-	gone := RefOf(obj)
-	gone.Name = "gone"
-	got, err := DiffPrune(context.Background(), c, []ObjectRef{RefOf(obj), gone})
-	require.NoError(t, err)
-	require.Len(t, got, 1, "objects already gone are left out")
-	assert.Equal(t, Pruned, got[0].Action)
-	assert.True(t, got[0].Changed())
-	assert.Empty(t, got[0].Merged)
-	assert.Contains(t, got[0].Unified, "-  optimizer: adam\n")
-	assert.Contains(t, got[0].Unified, "+++ git/"+RefOf(obj).String())
-}
-
 func TestDiffUnreachable(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

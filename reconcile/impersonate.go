@@ -41,7 +41,7 @@ func impersonatedUser(spec schema.ClusterSpec, obj *unstructured.Unstructured) s
 	if ns == "" || fromClusterDeclaration(obj) {
 		return ""
 	}
-	sa := spec.Namespaces[ns].ServiceAccount
+	sa := spec.Namespaces[ns].Applier()
 	if sa == "" {
 		return ""
 	}

@@ -30,7 +30,7 @@ import (
 // neither.
 
 // InventoryNamespace holds the inventories; Apply creates it if missing.
-const InventoryNamespace = "trellis-system"
+const InventoryNamespace = "trellis-system" // schema.TrellisNamespace
 
 // AnnotationInventory records, on an inventory ConfigMap, the inventory's
 // source and cluster as "source/cluster".
@@ -108,6 +108,11 @@ type store struct {
 	// that would change nothing.
 	stored object.ObjMetadataSet
 	known  bool
+	// found says whether the ConfigMap existed when last read, and
+	// annotations are its annotations: its suspension and last status
+	// (status.go).
+	found       bool
+	annotations map[string]string
 }
 
 // newStore returns the store of the inventory of (source, cluster).
@@ -133,7 +138,7 @@ func (s *store) ref() string { return "ConfigMap/" + InventoryNamespace + "/" + 
 func (s *store) load(ctx context.Context) (object.ObjMetadataSet, error) {
 	live, err := s.c.Dynamic.Resource(configMapGVR).Namespace(InventoryNamespace).Get(ctx, s.template.GetName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		s.stored, s.known = nil, true
+		s.stored, s.known, s.found, s.annotations = nil, true, false, nil
 		return nil, nil
 	}
 	if err != nil {
@@ -146,7 +151,7 @@ func (s *store) load(ctx context.Context) (object.ObjMetadataSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: read inventory: %w", s.ref(), err)
 	}
-	s.stored, s.known = objs, true
+	s.stored, s.known, s.found, s.annotations = objs, true, true, live.GetAnnotations()
 	return objs, nil
 }
 
@@ -154,7 +159,7 @@ func (s *store) load(ctx context.Context) (object.ObjMetadataSet, error) {
 // An inventory that would not change is not written.
 func (s *store) save(ctx context.Context, objs object.ObjMetadataSet) error {
 	objs = objs.Unique()
-	if s.known && s.stored.Equal(objs) {
+	if s.known && s.found && s.stored.Equal(objs) {
 		return nil
 	}
 	if err := s.ensureNamespace(ctx); err != nil {
@@ -171,7 +176,7 @@ func (s *store) save(ctx context.Context, objs object.ObjMetadataSet) error {
 	if _, err := applyJSON(ctx, s.c.Dynamic.Resource(configMapGVR).Namespace(InventoryNamespace), cm, false); err != nil {
 		return fmt.Errorf("%s: write inventory: %w", s.ref(), err)
 	}
-	s.stored, s.known = objs, true
+	s.stored, s.known, s.found = objs, true, true
 	return nil
 }
 

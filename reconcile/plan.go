@@ -34,8 +34,12 @@ type ClusterPlan struct {
 	Unchanged int `json:"unchanged"`
 	// PruneRefusal is the prune guard's refusal of the removals, or "".
 	PruneRefusal string `json:"pruneRefusal,omitempty"`
+	// PrunedFrom is the inventory whose prune query (Prunes) answered the
+	// removals, after a live dry run; "" when they are the base objects
+	// the head lacks, as seen from Git alone.
+	PrunedFrom string `json:"prunedFrom,omitempty"`
 	// Live are the answers of an optional server-side dry run of the
-	// head against the cluster (see Diff and DiffPrune); the plan itself
+	// head against the cluster (see DiffCluster); the plan itself
 	// never reaches a cluster.
 	Live []ObjectDiff `json:"live,omitempty"`
 }

@@ -86,17 +86,41 @@ func pruneDisabled(live *unstructured.Unstructured) string {
 	return ""
 }
 
-// applyRefusal returns why live, an object that exists in the cluster, may
-// not be applied by inventory inv under cli-utils' PolicyMustMatch: it
-// belongs to another inventory, or to none. It returns "" when it may.
-func applyRefusal(inv inventory.Info, live *unstructured.Unstructured) string {
+// Ownership of a live object that the render declares.
+type ownershipVerdict int
+
+const (
+	ownedByThis   ownershipVerdict = iota // this inventory's: applied
+	ownedByNone                           // no inventory's: adopted
+	adoptDisabled                         // no inventory's, and annotated not to adopt: skipped
+	ownedByOther                          // another inventory's: a failure, never touched
+)
+
+// AnnotationAdopt, set to "disabled" on a live object that no inventory
+// owns, keeps trellis from adopting it.
+const AnnotationAdopt = "trellis.dev/adopt"
+
+// ownership says what apply does with live, an existing object that the
+// render of inventory inv declares, and why when it does not apply it: an
+// object of another inventory is never touched (a failure naming that
+// inventory); one of no inventory is adopted, unless annotated
+// trellis.dev/adopt: disabled.
+func ownership(inv inventory.Info, live *unstructured.Unstructured) (ownershipVerdict, string) {
 	if ok, _ := inventory.CanApply(inv, live, inventory.PolicyMustMatch); ok {
-		return ""
+		return ownedByThis, ""
 	}
-	return ownershipReason(live)
+	if owner := live.GetAnnotations()[inventory.OwningInventoryKey]; owner != "" {
+		return ownedByOther, "owned by inventory " + owner + "; trellis never touches another inventory's objects"
+	}
+	if v := live.GetAnnotations()[AnnotationAdopt]; v == "disabled" {
+		return adoptDisabled, "exists, owned by no inventory, and is not adopted (" + AnnotationAdopt + ": disabled)"
+	}
+	return ownedByNone, ""
 }
 
-// pruneRefusal is applyRefusal for deleting live.
+// pruneRefusal returns why live, an object of the old inventory, may
+// not be deleted under cli-utils' PolicyMustMatch: another inventory, or
+// none, owns it. It returns "" when it may.
 func pruneRefusal(inv inventory.Info, live *unstructured.Unstructured) string {
 	if ok, _ := inventory.CanPrune(inv, live, inventory.PolicyMustMatch); ok {
 		return ""

@@ -78,22 +78,31 @@ func TestPruneDecision(t *testing.T) {
 	}
 }
 
-func TestApplyRefusal(t *testing.T) {
+func TestOwnership(t *testing.T) {
 	inv := newStore(nil, "src", "c").info
 	tests := []struct {
-		name string
-		ann  []string
-		want string
+		name   string
+		ann    []string
+		want   ownershipVerdict
+		reason string
 	}{
-		{"ours", []string{inventory.OwningInventoryKey + "=" + inv.ID()}, ""},
-		{"another inventory's", []string{inventory.OwningInventoryKey + "=src_other"}, "owned by inventory src_other"},
-		{"no inventory's", nil, "exists and belongs to no inventory (config.k8s.io/owning-inventory is not set)"},
+		{"ours", []string{inventory.OwningInventoryKey + "=" + inv.ID()}, ownedByThis, ""},
+		{"another inventory's", []string{inventory.OwningInventoryKey + "=src_other"}, ownedByOther,
+			"owned by inventory src_other; trellis never touches another inventory's objects"},
+		{"another's, even annotated to adopt", []string{inventory.OwningInventoryKey + "=src_other", AnnotationAdopt + "=enabled"}, ownedByOther,
+			"owned by inventory src_other; trellis never touches another inventory's objects"},
+		{"no inventory's: adopted", nil, ownedByNone, ""},
+		{"no inventory's, adoption disabled", []string{AnnotationAdopt + "=disabled"}, adoptDisabled,
+			"exists, owned by no inventory, and is not adopted (trellis.dev/adopt: disabled)"},
+		{"any other value adopts", []string{AnnotationAdopt + "=no"}, ownedByNone, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			obj := configMap("ns", "x", nil)
 			obj.SetAnnotations(annotations(tt.ann))
-			assert.Equal(t, tt.want, applyRefusal(inv, obj))
+			got, reason := ownership(inv, obj)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.reason, reason)
 		})
 	}
 }

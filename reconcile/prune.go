@@ -9,7 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"trellis.dev/trellis/render"
 )
 
 // Prune: the objects of the old inventory that the render no longer has
@@ -47,59 +50,144 @@ type pruneTarget struct {
 	group   int
 }
 
-// prune deletes what the old inventory has and items do not. It returns
-// the entries to drop from the inventory, and the old runs it kept for
-// collectRuns. blocked (a failed apply) prunes nothing. A refusal of the
-// prune guard is returned as an error wrapping ErrPruneRefused, and
-// deletes nothing.
-func (a *applier) prune(ctx context.Context, old object.ObjMetadataSet, items []*item, blocked bool) (object.ObjMetadataSet, []*pruneTarget, error) {
-	if blocked {
-		return nil, nil, nil
+// PruneSet is the answer to "what would an apply of this render prune?",
+// computed without writing anything: the objects of the inventory that the
+// render no longer has, judged by the ownership policy, the prune
+// annotations and the prune guard (CheckPrune). Apply deletes exactly
+// Deletes, unless an object fails to apply (then it prunes nothing); diff
+// shows them as deletions, and the pull-request plan lists them.
+type PruneSet struct {
+	// Inventory is the inventory id asked.
+	Inventory string `json:"inventory"`
+	// Deletes are the objects the apply deletes, in deletion order:
+	// namespaced objects, cluster-scoped ones, Namespaces, then CRDs.
+	Deletes []ObjectRef `json:"deletes,omitempty"`
+	// Skipped are the objects it leaves, with why: another inventory owns
+	// them, or none does, or their prune is disabled.
+	Skipped []Change `json:"skipped,omitempty"`
+	// Failed are the objects whose live state could not be read.
+	Failed []Change `json:"failed,omitempty"`
+	// Refusal is the prune guard's refusal, which fails the apply and
+	// deletes nothing; "" when the prune is allowed.
+	Refusal string `json:"refusal,omitempty"`
+	// SuspendedSince is set when the inventory is suspended (status.go):
+	// an apply then applies and prunes nothing at all.
+	SuspendedSince string `json:"suspendedSince,omitempty"`
+
+	deletes, skips, runs []*pruneTarget
+	gone                 object.ObjMetadataSet // entries whose objects are gone
+	refused              error
+}
+
+// Prunes answers, for the inventory of (opts.SourceID, cluster) on the
+// cluster behind c, what an apply of cluster's objects would prune, and
+// writes nothing. It is the query apply itself asks (see applier.prune),
+// so that diff and the pull-request plan show what apply does. The error
+// is for an inventory that cannot be read.
+func Prunes(ctx context.Context, c *Client, cluster render.Cluster, opts Options) (*PruneSet, error) {
+	opts = opts.withDefaults()
+	inv := newStore(c, opts.SourceID, cluster.Name)
+	old, err := inv.load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}
-	rendered := itemIDs(items, nil).ToMap()
+	var rendered object.ObjMetadataSet
+	runs := 0
+	for _, o := range cluster.Objects {
+		rendered = append(rendered, idOf(o))
+		if IsRun(o) && old.Contains(idOf(o)) {
+			runs++
+		}
+	}
+	ps := queryPrune(ctx, c, inv.info, old, rendered, runs, opts)
+	ps.SuspendedSince = inv.suspendedSince()
+	return ps, nil
+}
+
+// queryPrune is the prune query: rendered are the entries of the render
+// (renderedRuns of them runs already in old).
+func queryPrune(ctx context.Context, c *Client, inv inventory.Info, old, rendered object.ObjMetadataSet, renderedRuns int, opts Options) *PruneSet {
+	ps := &PruneSet{Inventory: inv.ID()}
+	inRender := rendered.ToMap()
 	var targets []*pruneTarget
 	for _, id := range old {
-		if _, ok := rendered[id]; !ok {
+		if _, ok := inRender[id]; !ok {
 			targets = append(targets, &pruneTarget{id: id})
 		}
 	}
-	parallel(len(targets), a.opts.Concurrency, func(i int) { a.readTarget(ctx, targets[i]) })
+	parallel(len(targets), opts.Concurrency, func(i int) { readTarget(ctx, c, targets[i]) })
 	sort.Slice(targets, func(i, j int) bool {
 		if targets[i].group != targets[j].group {
 			return targets[i].group < targets[j].group
 		}
 		return targets[i].ref.String() < targets[j].ref.String()
 	})
-	var dropped object.ObjMetadataSet
-	var deletes, skips, runs []*pruneTarget
-	var reasons []string
 	for _, t := range targets {
 		switch {
 		case t.err != nil:
-			a.report.one(Change{Object: t.ref, Action: Failed, Reason: t.err.Error()})
+			ps.Failed = append(ps.Failed, Change{Object: t.ref, Action: Failed, Reason: t.err.Error()})
 		case t.live == nil:
-			dropped = append(dropped, t.id)
+			ps.gone = append(ps.gone, t.id)
 		default:
-			verdict, reason := pruneDecision(a.inv.info, t.live)
+			verdict, reason := pruneDecision(inv, t.live)
 			switch verdict {
 			case pruneKeep:
-				runs = append(runs, t)
+				ps.runs = append(ps.runs, t)
 			case pruneSkip:
-				skips, reasons = append(skips, t), append(reasons, reason)
+				ps.skips = append(ps.skips, t)
+				ps.Skipped = append(ps.Skipped, Change{Object: t.ref, Action: Skipped, Reason: reason})
 			case pruneDelete:
-				deletes = append(deletes, t)
+				ps.deletes = append(ps.deletes, t)
+				ps.Deletes = append(ps.Deletes, t.ref)
 			}
 		}
 	}
-	plan := PrunePlan{Inventory: len(old) - len(runs) - countRuns(items, old), Prune: len(deletes), Rendered: len(items), Allow: a.opts.AllowMassPrune}
+	plan := PrunePlan{Inventory: len(old) - len(ps.runs) - renderedRuns, Prune: len(ps.deletes), Rendered: len(rendered), Allow: opts.AllowMassPrune}
 	if err := CheckPrune(plan); err != nil {
-		return dropped, runs, fmt.Errorf("cluster %s: %w", a.spec.Name, err)
+		ps.refused, ps.Refusal = err, err.Error()
 	}
-	for i, t := range skips {
-		a.report.one(Change{Object: t.ref, Action: Skipped, Reason: reasons[i]})
+	return ps
+}
+
+// Diffs shows the prune as a diff does: a Pruned ObjectDiff from each
+// live object to nothing, then the objects left (Skipped, with why in
+// Note) and those that could not be read (Failed).
+func (ps *PruneSet) Diffs() []ObjectDiff {
+	var out []ObjectDiff
+	for _, t := range ps.deletes {
+		out = append(out, compareObjects(t.ref, t.live, nil, ""))
+	}
+	for _, c := range ps.Skipped {
+		out = append(out, ObjectDiff{Ref: c.Object, Action: Skipped, Note: "not pruned: " + c.Reason})
+	}
+	for _, c := range ps.Failed {
+		out = append(out, ObjectDiff{Ref: c.Object, Action: Failed, Err: c.Reason})
+	}
+	return out
+}
+
+// prune deletes what the prune query (queryPrune) says, unless blocked (a
+// failed apply), which prunes nothing. It returns the entries to drop from
+// the inventory, and the old runs it kept for collectRuns. A refusal of
+// the prune guard is returned as an error wrapping ErrPruneRefused, and
+// deletes nothing.
+func (a *applier) prune(ctx context.Context, old object.ObjMetadataSet, items []*item, blocked bool) (object.ObjMetadataSet, []*pruneTarget, error) {
+	if blocked {
+		return nil, nil, nil
+	}
+	ps := queryPrune(ctx, a.c, a.inv.info, old, itemIDs(items, nil), countRuns(items, old), a.opts)
+	for _, c := range ps.Failed {
+		a.report.one(c)
+	}
+	dropped := ps.gone
+	if ps.refused != nil {
+		return dropped, ps.runs, fmt.Errorf("cluster %s: %w", a.spec.Name, ps.refused)
+	}
+	for i, t := range ps.skips {
+		a.report.one(ps.Skipped[i])
 		dropped = append(dropped, t.id)
 	}
-	return append(dropped, a.deleteAll(ctx, deletes)...), runs, nil
+	return append(dropped, a.deleteAll(ctx, ps.deletes)...), ps.runs, nil
 }
 
 // countRuns counts the rendered runs that are in the old inventory.
@@ -114,10 +202,10 @@ func countRuns(items []*item, old object.ObjMetadataSet) int {
 }
 
 // readTarget finds the mapping and the live object of t.
-func (a *applier) readTarget(ctx context.Context, t *pruneTarget) {
+func readTarget(ctx context.Context, c *Client, t *pruneTarget) {
 	t.ref = ObjectRef{Group: t.id.GroupKind.Group, Kind: t.id.GroupKind.Kind, Namespace: t.id.Namespace, Name: t.id.Name}
 	t.group = pruneGroupOf(t.id)
-	m, err := a.c.Mapper.RESTMapping(t.id.GroupKind)
+	m, err := c.Mapper.RESTMapping(t.id.GroupKind)
 	if meta.IsNoMatchError(err) {
 		return // its kind is gone, and the object with it
 	}
@@ -126,7 +214,7 @@ func (a *applier) readTarget(ctx context.Context, t *pruneTarget) {
 		return
 	}
 	t.mapping, t.ref.Version = m, m.Resource.Version
-	live, err := resourceFor(a.c.Dynamic, m, t.id.Namespace).Get(ctx, t.id.Name, metav1.GetOptions{})
+	live, err := resourceFor(c.Dynamic, m, t.id.Namespace).Get(ctx, t.id.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:

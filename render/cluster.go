@@ -49,7 +49,7 @@ type tenant struct {
 // render returns the tenant's objects.
 func (t tenant) render() []*unstructured.Unstructured {
 	out := []*unstructured.Unstructured{t.namespace()}
-	if t.ns.ServiceAccount != "" {
+	if t.ns.Applier() != "" {
 		out = append(out, t.serviceAccount(), t.applierBinding())
 	}
 	if q := t.quota(); q != nil {
@@ -83,7 +83,7 @@ var katibNamespaceLabels = map[string]string{"katib.kubeflow.org/metrics-collect
 
 // serviceAccount returns the namespace's applier ServiceAccount.
 func (t tenant) serviceAccount() *unstructured.Unstructured {
-	return t.object("v1", "ServiceAccount", t.ns.ServiceAccount)
+	return t.object("v1", "ServiceAccount", t.ns.Applier())
 }
 
 // applierBinding binds the applier ServiceAccount to ClusterRole admin in
@@ -91,7 +91,7 @@ func (t tenant) serviceAccount() *unstructured.Unstructured {
 func (t tenant) applierBinding() *unstructured.Unstructured {
 	rb := t.object(rbacAPIVersion, "RoleBinding", applierBindingName)
 	rb.Object["roleRef"] = roleRef(applierRole)
-	rb.Object["subjects"] = []any{serviceAccountSubject(t.ns.ServiceAccount, t.name)}
+	rb.Object["subjects"] = []any{serviceAccountSubject(t.ns.Applier(), t.name)}
 	return rb
 }
 
@@ -147,7 +147,7 @@ func (t tenant) limitRange() *unstructured.Unstructured {
 // accessBindings returns one RoleBinding per access entry, named
 // trellis-ROLE, with -2, -3... added when a name is already taken.
 func (t tenant) accessBindings() []*unstructured.Unstructured {
-	used := map[string]bool{applierBindingName: t.ns.ServiceAccount != ""}
+	used := map[string]bool{applierBindingName: t.ns.Applier() != ""}
 	var out []*unstructured.Unstructured
 	for _, a := range t.ns.Access {
 		name := bindingPrefix + a.Role

@@ -58,6 +58,8 @@ type loader struct {
 	root   string
 	errs   errorList
 	repo   *Repo
+	// pkgDir is the directory of the CUE package being collected.
+	pkgDir string
 }
 
 // Load reads and validates the config repo at root. All problems are

@@ -56,7 +56,9 @@ func (l *loader) loadCUE(dirs []string) {
 			l.errs.add(err)
 			continue
 		}
+		l.pkgDir = relPath(l.root, inst.Dir)
 		l.collectCUE(v, 0)
+		l.pkgDir = ""
 	}
 }
 

@@ -46,6 +46,10 @@ type Declaration struct {
 
 	value cue.Value // as the user wrote it, for positions
 	spec  any       // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
+	// pkgDir is the directory of the CUE package it was found in (its
+	// value may be made of files elsewhere, imported or inherited), "" for
+	// YAML and JSON: tenancy.go judges it by both.
+	pkgDir string
 }
 
 // Cluster is what one cluster should hold.

@@ -144,6 +144,8 @@ func stamp(s source, cluster, revision string) {
 	}
 	if s.decl != "" {
 		ann[AnnotationDecl] = s.decl
+	} else {
+		delete(ann, AnnotationDecl) // a plain manifest is no declaration, whatever it says
 	}
 	s.obj.SetAnnotations(ann)
 }

@@ -42,6 +42,7 @@ func (l *loader) validate() {
 		}
 	}
 	l.checkManifestClusters(clusters)
+	l.checkTenancy(clusters)
 }
 
 // declLess orders declarations by kind (as schema.Kinds), cluster, name

@@ -117,7 +117,31 @@ type Namespace struct {
 	Isolated       bool              `json:"isolated"`
 	AllowFrom      []string          `json:"allowFrom"`
 	ServiceAccount string            `json:"serviceAccount,omitempty"`
+	Paths          []string          `json:"paths,omitempty"`
 }
+
+// DefaultApplier is the service account of a tenant namespace that lists
+// paths and names no serviceAccount.
+const DefaultApplier = "trellis-applier"
+
+// Applier returns the service account that applies the namespace's
+// objects: its serviceAccount, else DefaultApplier when it lists paths
+// (a tenant's objects are always applied through impersonation), else ""
+// (trellis's own identity).
+func (n Namespace) Applier() string {
+	if n.ServiceAccount == "" && len(n.Paths) > 0 {
+		return DefaultApplier
+	}
+	return n.ServiceAccount
+}
+
+// TrellisNamespace is trellis's own namespace: its inventories, its
+// Lease, its kubeconfig Secrets.
+const TrellisNamespace = "trellis-system"
+
+// SystemNamespaces can never be tenant namespaces: Kubernetes' own and
+// trellis's.
+var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", TrellisNamespace}
 
 // Quota mirrors #Quota.
 type Quota struct {

@@ -103,3 +103,10 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+func TestNamespaceApplier(t *testing.T) {
+	assert.Equal(t, "", Namespace{}.Applier(), "trellis's own identity")
+	assert.Equal(t, "deployer", Namespace{ServiceAccount: "deployer"}.Applier())
+	assert.Equal(t, DefaultApplier, Namespace{Paths: []string{"teams/a"}}.Applier(), "a tenant is always impersonated")
+	assert.Equal(t, "deployer", Namespace{ServiceAccount: "deployer", Paths: []string{"teams/a"}}.Applier())
+}

@@ -46,9 +46,9 @@ server-side apply with field manager "trellis" (CRDs and Namespaces first),
 objects that did not change are not written, objects removed from the repo
 are pruned, and objects changed by hand are restored.
 
-Each cluster is reached through the kubeconfig context named by --context, else
-by the Cluster's spec.context, else by its name; when that context does not
-exist and one cluster is applied, the current context.
+Each cluster is reached through the kubeconfig context named by --context (one
+cluster only), else by the Cluster's spec.context, else by its name; a context
+that is not in the kubeconfig is an error, never the current context.
 
 Clusters are applied concurrently and independently: one that fails never
 blocks another. Each cluster's objects are printed as they are applied, one
@@ -107,6 +107,9 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 		printProblems(s.err, err, dir)
 		return failed()
 	}
+	if err := oneClusterForContext(o.context, res.Clusters); err != nil {
+		return err
+	}
 	rec, err := newApplyRecorder(dir, rev, res, o)
 	if err != nil {
 		return err
@@ -122,7 +125,7 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 				out.printLine(i, line)
 				run.Logger().Info(line)
 			}
-			cs, followed, err := applyCluster(ctx, cluster, rev, o, len(res.Clusters) == 1, printLine)
+			cs, followed, err := applyCluster(ctx, cluster, rev, o, printLine)
 			errs[i] = errors.Join(err, rec.finish(ctx, run, cs, followed, err, printLine))
 		})
 	}
@@ -144,12 +147,12 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 // and a summary, then, with --wait, waits and follows. It returns the
 // change set (nil when the cluster could not be reached), the runs
 // followed, and an error when the cluster or an object failed.
-func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, single bool, printLine func(string)) (*reconcile.ChangeSet, []lineage.Followed, error) {
+func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, printLine func(string)) (*reconcile.ChangeSet, []lineage.Followed, error) {
 	suffix := ""
 	if o.dryRun {
 		suffix = " (server dry run)"
 	}
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
+	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
 	if err != nil {
 		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
 		return nil, nil, err
@@ -227,7 +230,7 @@ func waitCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluste
 	}
 	var refs []reconcile.ObjectRef
 	for _, ch := range cs.Changes {
-		if (ch.Action == reconcile.Created || ch.Action == reconcile.Configured || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
+		if (ch.Action.Wrote() || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
 			refs = append(refs, ch.Object)
 		}
 	}

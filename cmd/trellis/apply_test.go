@@ -74,7 +74,7 @@ func TestApplyCommandDryRun(t *testing.T) {
 	cp := needControlPlane(t)
 	ns := cp.Namespace(t)
 	dir := applyRepo(t, ns)
-	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha", "--context", controlplane.DefaultContextName,
 		"--revision", pinnedRevision, "--source-id", ns, "--dry-run"}, map[string]string{"$NS": ns})
 	assert.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Contains(t, r.stdout, "namespace/$NS-alpha created (server dry run)\n")
@@ -157,7 +157,7 @@ func TestApplyCommandWait(t *testing.T) {
 	cp := needControlPlane(t)
 	ns := cp.Namespace(t)
 	dir := applyRepo(t, ns)
-	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha", "--context", controlplane.DefaultContextName,
 		"--revision", pinnedRevision, "--source-id", ns, "--wait", "--timeout", "1m"}, map[string]string{"$NS": ns})
 	assert.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Contains(t, r.stdout, "cluster alpha: 4 objects ready\n")
@@ -182,7 +182,7 @@ func TestApplyCommandLineage(t *testing.T) {
 	rev, err := source.LocalRevision(repo)
 	require.NoError(t, err)
 
-	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha", "--context", controlplane.DefaultContextName,
 		"--source-id", ns, "--lineage-repo", "repo", "--lineage-state-dir", t.TempDir(), "--lineage-author", "Platform Bot <bot@example.com>"}, nil)
 	require.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Regexp(t, `cluster alpha: lineage run \S+-alpha-`+rev[:7]+` recorded on trellis/lineage \(succeeded\)\n`, r.stdout)
@@ -258,7 +258,7 @@ spec:
 		}
 		done <- errors.New("watch ended before the run was created")
 	}()
-	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha",
+	r := runCLI(t, dir, []string{"apply", "repo", "--kubeconfig", cp.KubeconfigPath(), "--cluster", "alpha", "--context", controlplane.DefaultContextName,
 		"--revision", pinnedRevision, "--source-id", ns, "--wait", "--timeout", "1m"}, nil)
 	require.NoError(t, <-done)
 	assert.Equal(t, exitOK, r.exit, r.stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,11 +17,13 @@ import (
 )
 
 type diffOptions struct {
-	kubeconfig string
-	context    string
-	cluster    string
-	revision   string
-	color      string
+	kubeconfig     string
+	context        string
+	cluster        string
+	revision       string
+	sourceID       string
+	allowMassPrune bool
+	color          string
 }
 
 func newDiffCommand(s streams) *cobra.Command {
@@ -33,12 +36,18 @@ applying it would change: a unified diff from the live object to the result of
 a server-side dry-run apply. Secret values are never shown: a changed value
 shows as '<redacted: changed>'. A new revision alone is no change.
 
-Each cluster is reached through the kubeconfig context named by --context, else
-by the Cluster's spec.context, else by its name; when that context does not
-exist and one cluster is diffed, the current context.
+Deletions are what apply would prune: the objects of the inventory of
+--source-id (as apply's) that the render no longer has, after the ownership
+policy, the prune annotations and the prune guard; each is shown as a diff
+from the live object to nothing. The same query decides what apply deletes.
 
-Exit status, as kubectl diff's: 0 no changes, 1 changes found, 2 usage error,
-3 an error (invalid repo, unreachable cluster, a refused dry run).`,
+Each cluster is reached through the kubeconfig context named by --context (one
+cluster only), else by the Cluster's spec.context, else by its name; a context
+that is not in the kubeconfig is an error, never the current context.
+
+Exit status, as kubectl diff's: 0 no changes, 1 changes found (deletions
+included), 2 usage error, 3 an error (invalid repo, unreachable cluster or
+missing context, a refused dry run, a prune the guard refuses).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			colour, err := useColor(o.color, s.out)
@@ -53,6 +62,8 @@ Exit status, as kubectl diff's: 0 no changes, 1 changes found, 2 usage error,
 	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
 	f.StringVar(&o.cluster, "cluster", "", "diff only this cluster")
 	f.StringVar(&o.revision, "revision", "", "revision of the objects (default: the Git commit checked out in DIR)")
+	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory says what apply would prune (as apply's --source-id)")
+	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "judge the prune as apply --allow-mass-prune would")
 	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
 	return cmd
 }
@@ -72,9 +83,12 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 		printProblems(s.err, err, dir)
 		return &exitError{code: exitUnknown}
 	}
+	if err := oneClusterForContext(o.context, res.Clusters); err != nil {
+		return err
+	}
 	changed, errs := false, 0
 	for _, cluster := range res.Clusters {
-		c, err := diffCluster(ctx, cluster, o, len(res.Clusters) == 1, s, colour)
+		c, err := diffCluster(ctx, cluster, o, s, colour)
 		if err != nil {
 			fmt.Fprintln(s.err, "error:", err)
 			errs++
@@ -93,8 +107,8 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 // diffCluster diffs one cluster, prints its changes and summary, and
 // reports whether anything would change. Objects whose dry run failed are
 // printed and make the error.
-func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, single bool, s streams, colour bool) (bool, error) {
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster, single)
+func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (bool, error) {
+	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
 	if err != nil {
 		return false, err
 	}
@@ -102,20 +116,23 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, sin
 	if err != nil {
 		return false, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}
-	diffs, err := reconcile.Diff(ctx, client, cluster.Objects)
+	diffs, ps, err := reconcile.DiffCluster(ctx, client, cluster, reconcile.Options{SourceID: o.sourceID, AllowMassPrune: o.allowMassPrune})
 	if err != nil {
 		return false, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)
 	}
-	// TODO(apply): show the objects the apply would prune, with
-	// reconcile.DiffPrune, once reconcile exports the inventory's answer
-	// (the refs an apply of these objects would delete, after its prune
-	// policy); today only Apply knows it, by applying.
 	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour)
 	fmt.Fprintf(s.err, "cluster %s: %s\n", cluster.Name, diffSummary(cs))
-	if n := cs.Count(reconcile.Failed); n > 0 {
-		return changed, fmt.Errorf("cluster %s: the dry run failed for %d of %d objects", cluster.Name, n, len(diffs))
+	if ps.SuspendedSince != "" {
+		fmt.Fprintf(s.err, "cluster %s: suspended since %s (inventory %s): apply changes nothing until trellis resume\n", cluster.Name, ps.SuspendedSince, ps.Inventory)
 	}
-	return changed, nil
+	var errs []error
+	if n := cs.Count(reconcile.Failed); n > 0 {
+		errs = append(errs, fmt.Errorf("cluster %s: the dry run failed for %d of %d objects", cluster.Name, n, len(diffs)))
+	}
+	if ps.Refusal != "" {
+		errs = append(errs, fmt.Errorf("cluster %s: apply would fail, deleting nothing: %s", cluster.Name, ps.Refusal))
+	}
+	return changed, errors.Join(errs...)
 }
 
 // printDiffs prints the diff of each changed object on out, under a
@@ -152,7 +169,7 @@ func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.Object
 // diffSummary is the change set's summary, "no changes" when nothing
 // would be written.
 func diffSummary(cs *reconcile.ChangeSet) string {
-	if cs.Count(reconcile.Created)+cs.Count(reconcile.Configured)+cs.Count(reconcile.Pruned)+cs.Count(reconcile.Failed) == 0 {
+	if cs.Count(reconcile.Created)+cs.Count(reconcile.Adopted)+cs.Count(reconcile.Configured)+cs.Count(reconcile.Pruned)+cs.Count(reconcile.Failed) == 0 {
 		return fmt.Sprintf("no changes (%s)", cs.Summary())
 	}
 	return cs.Summary()

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,10 +20,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/test/controlplane"
 )
 
 // diffRepoNamespace is the namespace testdata/diff/repo declares.
@@ -47,44 +46,48 @@ func newDiffCase(t *testing.T) diffCase {
 	}
 }
 
-// run runs `trellis diff repo --kubeconfig K --revision R extra...` in dc.dir.
+// run runs `trellis diff repo --kubeconfig K --context trellis-test
+// --source-id diff-test --revision R extra...` in dc.dir.
 func (dc diffCase) run(t *testing.T, extra ...string) cliResult {
 	t.Helper()
-	args := append([]string{"diff", "repo", "--kubeconfig", dc.kubeconfig, "--revision", pinnedRevision}, extra...)
+	args := append([]string{"diff", "repo", "--kubeconfig", dc.kubeconfig, "--context", controlplane.DefaultContextName,
+		"--source-id", diffSourceID, "--revision", pinnedRevision}, extra...)
 	return runCLI(t, dc.dir, args, dc.placeholders)
 }
 
 // golden pins r in testdata/diff/<name>.golden.
 func (dc diffCase) golden(t *testing.T, name string, r cliResult, extra ...string) {
 	t.Helper()
-	comment := strings.Join(append([]string{"trellis diff repo --kubeconfig $KUBECONFIG --revision", pinnedRevision}, extra...), " ")
+	comment := strings.Join(append([]string{"trellis diff repo --kubeconfig $KUBECONFIG --context trellis-test --source-id diff-test --revision", pinnedRevision}, extra...), " ")
 	checkGolden(t, filepath.Join(dc.dir, name+".golden"), comment+"\n(in cmd/trellis/testdata/diff)", r)
 }
 
-// diffApplyRepo applies what the repo renders, as trellis does (server-side
-// apply, field manager trellis), and deletes it when the test ends.
+// diffSourceID is the source id of the diff tests' applies and diffs: an
+// inventory of their own.
+const diffSourceID = "diff-test"
+
+// diffApplyRepo applies what the repo renders with reconcile.Apply, as
+// trellis apply --source-id diff-test does, and deletes it (and its
+// inventory) when the test ends.
 func diffApplyRepo(t *testing.T, c *reconcile.Client, dir string) {
 	t.Helper()
 	res, err := render.Dir(filepath.Join(dir, "repo"), render.Options{Revision: pinnedRevision})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 1)
-	ctx := context.Background()
-	force := true
-	for _, obj := range res.Clusters[0].Objects {
-		ri, _, err := c.Resource(obj.GroupVersionKind(), obj.GetNamespace())
-		require.NoError(t, err)
-		body, err := json.Marshal(obj.Object)
-		require.NoError(t, err)
-		_, err = ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body,
-			metav1.PatchOptions{FieldManager: reconcile.FieldManager, Force: &force})
-		require.NoError(t, err, "apply %s", render.ObjectID(obj))
-	}
+	cs, err := reconcile.Apply(context.Background(), c, res.Clusters[0], reconcile.Options{SourceID: diffSourceID, Revision: pinnedRevision})
+	require.NoError(t, err)
+	require.False(t, cs.Failed(), cs.Summary())
 	t.Cleanup(func() {
 		objs := res.Clusters[0].Objects
 		for i := len(objs) - 1; i >= 0; i-- { // namespaced objects before their namespace
 			if ri, _, err := c.Resource(objs[i].GroupVersionKind(), objs[i].GetNamespace()); err == nil {
 				_ = ri.Delete(context.Background(), objs[i].GetName(), metav1.DeleteOptions{})
 			}
+		}
+		if ri, _, err := c.Resource(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, reconcile.InventoryNamespace); err == nil {
+			_ = ri.DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{
+				LabelSelector: "cli-utils.sigs.k8s.io/inventory-id=" + reconcile.InventoryID(diffSourceID, "dev"),
+			})
 		}
 	})
 }

@@ -1,11 +1,15 @@
 package main
 
-// Reaching a cluster from the operator's laptop: which kubeconfig context
-// a Cluster declaration maps to. Shared by `trellis diff` and
-// `trellis apply`, so that both reach the same cluster the same way.
+// Reaching a cluster: which kubeconfig context a Cluster declaration maps
+// to. Shared by every command that reaches clusters (diff, apply, status,
+// suspend, resume, pr, serve), so that all reach the same cluster the same
+// way, and none ever falls back to another one.
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -14,35 +18,50 @@ import (
 	"trellis.dev/trellis/render"
 )
 
+// inClusterContext names the cluster trellis runs in, in a Cluster's
+// spec.context: the service account of the pod, when no kubeconfig
+// context of that name exists.
+const inClusterContext = "in-cluster"
+
 // restConfigFor returns the REST config that reaches cluster through the
-// kubeconfig file (empty: kubectl's default, $KUBECONFIG or
-// ~/.kube/config).
-//
-// The context is, in order:
-//  1. contextName, the --context flag, when given: it must exist;
-//  2. the Cluster declaration's spec.context, else the cluster's name;
-//  3. when that context is not in the kubeconfig and single is set (one
-//     cluster is being reconciled, as with --cluster or a repo declaring
-//     one cluster), the kubeconfig's current context.
-//
-// Commands that reach clusters (diff, apply) call it once per cluster.
-func restConfigFor(kubeconfig, contextName string, cluster render.Cluster, single bool) (*rest.Config, error) {
-	cfg, _, err := kubeConfigFor(kubeconfig, contextName, cluster, single)
+// kubeconfig file (empty: kubectl's default, every file of $KUBECONFIG or
+// ~/.kube/config). See kubeConfigFor.
+func restConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, error) {
+	cfg, _, err := kubeConfigFor(kubeconfig, contextName, cluster)
 	return cfg, err
 }
 
-// kubeConfigFor is restConfigFor that also returns the context it chose,
-// for messages.
-func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster, single bool) (*rest.Config, string, error) {
+// kubeConfigFor returns the REST config that reaches cluster, and the
+// context it chose, for messages. The context is, in order:
+//  1. contextName, the --context flag, when given;
+//  2. the Cluster declaration's spec.context, which defaults to the
+//     cluster's name;
+//  3. for spec.context "in-cluster" only, when the kubeconfig has no
+//     context of that name, the cluster trellis runs in (its pod's service
+//     account).
+//
+// A context that is not found is an error naming the cluster, the context
+// and every kubeconfig file searched: never the current context instead,
+// which may be another cluster. (A Cluster's kubeconfigSecret is read by
+// trellis serve only: see connector.restConfig.)
+func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	raw, err := rules.Load()
 	if err != nil {
 		return nil, "", fmt.Errorf("cluster %s: kubeconfig: %w", cluster.Name, err)
 	}
-	name, err := kubeContext(raw, contextName, cluster, single)
+	name, err := kubeContext(raw, contextName, cluster)
+	if errors.Is(err, errUseInCluster) {
+		cfg, inErr := rest.InClusterConfig()
+		if inErr != nil {
+			return nil, "", fmt.Errorf("cluster %s: spec.context is %q, but no kubeconfig context has that name (searched %s) and trellis is not running in a pod: %w",
+				cluster.Name, inClusterContext, searched(rules), inErr)
+		}
+		return cfg, inClusterContext, nil
+	}
 	if err != nil {
-		return nil, "", fmt.Errorf("cluster %s: %w", cluster.Name, err)
+		return nil, "", fmt.Errorf("cluster %s: %w (searched %s)%s", cluster.Name, err, searched(rules), hint(contextName, cluster))
 	}
 	cc := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules)
 	cfg, err := cc.ClientConfig()
@@ -52,8 +71,11 @@ func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster, singl
 	return cfg, name, nil
 }
 
-// kubeContext picks the context of cluster in raw; see restConfigFor.
-func kubeContext(raw *clientcmdapi.Config, contextName string, cluster render.Cluster, single bool) (string, error) {
+// errUseInCluster says that the cluster is the one trellis runs in.
+var errUseInCluster = errors.New("in-cluster")
+
+// kubeContext picks the context of cluster in raw; see kubeConfigFor.
+func kubeContext(raw *clientcmdapi.Config, contextName string, cluster render.Cluster) (string, error) {
 	if contextName != "" {
 		if raw.Contexts[contextName] == nil {
 			return "", fmt.Errorf("kube context %q (from --context) is not in the kubeconfig", contextName)
@@ -62,13 +84,56 @@ func kubeContext(raw *clientcmdapi.Config, contextName string, cluster render.Cl
 	}
 	want, from := cluster.Spec.Context, "spec.context"
 	if want == "" {
-		want, from = cluster.Name, "the cluster's name"
+		want, from = cluster.Name, "the cluster's name, as it declares no spec.context"
 	}
 	if raw.Contexts[want] != nil {
 		return want, nil
 	}
-	if single && raw.CurrentContext != "" && raw.Contexts[raw.CurrentContext] != nil {
-		return raw.CurrentContext, nil
+	if want == inClusterContext && cluster.Spec.Context == inClusterContext {
+		return "", errUseInCluster
 	}
-	return "", fmt.Errorf("kube context %q (from %s) is not in the kubeconfig; pass --context", want, from)
+	return "", fmt.Errorf("kube context %q (from %s) is not in the kubeconfig", want, from)
+}
+
+// hint says how to fix a context that was not found.
+func hint(contextName string, cluster render.Cluster) string {
+	switch {
+	case contextName != "":
+		return ""
+	case cluster.Spec.KubeconfigSecret != nil:
+		return "; its kubeconfigSecret is read by trellis serve only: pass --context"
+	}
+	return "; pass --context, or add the context to the kubeconfig"
+}
+
+// searched names the kubeconfig files the rules read, and where that list
+// came from.
+func searched(rules *clientcmd.ClientConfigLoadingRules) string {
+	if rules.ExplicitPath != "" {
+		return "kubeconfig " + rules.ExplicitPath + " (--kubeconfig)"
+	}
+	files := rules.GetLoadingPrecedence()
+	from := "the default"
+	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "" {
+		from = "$" + clientcmd.RecommendedConfigPathEnvVar
+	}
+	word := "kubeconfig"
+	if len(files) > 1 {
+		word = "kubeconfigs"
+	}
+	return word + " " + strings.Join(files, ", ") + " (" + from + ")"
+}
+
+// oneClusterForContext refuses --context when it would send several
+// clusters to one context: each cluster is a different cluster.
+func oneClusterForContext(contextName string, clusters []render.Cluster) error {
+	if contextName == "" || len(clusters) <= 1 {
+		return nil
+	}
+	names := make([]string, len(clusters))
+	for i, c := range clusters {
+		names[i] = c.Name
+	}
+	return usageError{fmt.Errorf("--context names one cluster's context, and %d clusters are selected (%s): add --cluster NAME",
+		len(clusters), strings.Join(names, ", "))}
 }

@@ -23,24 +23,26 @@ func TestKubeContext(t *testing.T) {
 	declared := render.Cluster{Name: "prod", Spec: schema.ClusterSpec{Context: "ml-prod"}}
 	byName := render.Cluster{Name: "staging"}
 	absent := render.Cluster{Name: "dev", Spec: schema.ClusterSpec{Context: "ml-dev"}}
+	inCluster := render.Cluster{Name: "home", Spec: schema.ClusterSpec{Context: "in-cluster"}}
 	tests := []struct {
 		name    string
 		flag    string
 		cluster render.Cluster
-		single  bool
 		want    string
 		wantErr string
 	}{
-		{"--context wins", "staging", declared, false, "staging", ""},
-		{"--context must exist", "nope", declared, true, "", `kube context "nope" (from --context) is not in the kubeconfig`},
-		{"spec.context", "", declared, false, "ml-prod", ""},
-		{"the cluster's name", "", byName, false, "staging", ""},
-		{"current context for a single cluster", "", absent, true, "laptop", ""},
-		{"no fallback for several clusters", "", absent, false, "", `kube context "ml-dev" (from spec.context) is not in the kubeconfig; pass --context`},
+		{"--context wins", "staging", declared, "staging", ""},
+		{"--context must exist", "nope", declared, "", `kube context "nope" (from --context) is not in the kubeconfig`},
+		{"spec.context", "", declared, "ml-prod", ""},
+		{"the cluster's name", "", byName, "staging", ""},
+		{"never the current context", "", absent, "", `kube context "ml-dev" (from spec.context) is not in the kubeconfig`},
+		{"in-cluster only when declared", "", inCluster, "", "in-cluster"},
+		{"a cluster named in-cluster is no declaration", "", render.Cluster{Name: "in-cluster"}, "",
+			`kube context "in-cluster" (from the cluster's name, as it declares no spec.context) is not in the kubeconfig`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := kubeContext(raw, tt.flag, tt.cluster, tt.single)
+			got, err := kubeContext(raw, tt.flag, tt.cluster)
 			if tt.wantErr != "" {
 				require.EqualError(t, err, tt.wantErr)
 				return
@@ -49,12 +51,6 @@ func TestKubeContext(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
-}
-
-func TestKubeContextNoCurrent(t *testing.T) {
-	raw := &clientcmdapi.Config{Contexts: map[string]*clientcmdapi.Context{"other": {}}}
-	_, err := kubeContext(raw, "", render.Cluster{Name: "dev"}, true)
-	require.EqualError(t, err, `kube context "dev" (from the cluster's name) is not in the kubeconfig; pass --context`)
 }
 
 func TestRestConfigFor(t *testing.T) {
@@ -76,14 +72,40 @@ users:
 - name: u
   user: {token: t}
 `), 0o600))
-	cfg, err := restConfigFor(path, "", render.Cluster{Name: "b"}, false)
+	cfg, err := restConfigFor(path, "", render.Cluster{Name: "b"})
 	require.NoError(t, err)
 	assert.Equal(t, "https://127.0.0.1:2222", cfg.Host)
-	cfg, err = restConfigFor(path, "", render.Cluster{Name: "dev"}, true)
+	_, err = restConfigFor(path, "", render.Cluster{Name: "dev"})
+	require.EqualError(t, err, `cluster dev: kube context "dev" (from the cluster's name, as it declares no spec.context) is not in the kubeconfig (searched kubeconfig `+
+		path+` (--kubeconfig)); pass --context, or add the context to the kubeconfig`, "never the current context")
+	cfg, err = restConfigFor(path, "a", render.Cluster{Name: "dev"})
 	require.NoError(t, err)
-	assert.Equal(t, "https://127.0.0.1:1111", cfg.Host, "the current context")
+	assert.Equal(t, "https://127.0.0.1:1111", cfg.Host, "--context")
 
-	_, err = restConfigFor(filepath.Join(t.TempDir(), "missing"), "", render.Cluster{Name: "dev"}, true)
+	_, err = restConfigFor(filepath.Join(t.TempDir(), "missing"), "", render.Cluster{Name: "dev"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cluster dev: kubeconfig: ")
+}
+
+// TestRestConfigForSearchesKUBECONFIG names every file of $KUBECONFIG when
+// the context is in none of them.
+func TestRestConfigForSearchesKUBECONFIG(t *testing.T) {
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	require.NoError(t, os.WriteFile(one, []byte("apiVersion: v1\nkind: Config\ncurrent-context: staging\ncontexts:\n- name: staging\n  context: {cluster: s}\nclusters:\n- name: s\n  cluster: {server: \"https://127.0.0.1:1\"}\n"), 0o600))
+	t.Setenv("KUBECONFIG", one+string(os.PathListSeparator)+two)
+	cluster := render.Cluster{Name: "prod", Spec: schema.ClusterSpec{Context: "ml-prod", KubeconfigSecret: &schema.SecretKeyRef{Name: "k"}}}
+	_, err := restConfigFor("", "", cluster)
+	require.EqualError(t, err, `cluster prod: kube context "ml-prod" (from spec.context) is not in the kubeconfig (searched kubeconfigs `+
+		one+", "+two+` ($KUBECONFIG)); its kubeconfigSecret is read by trellis serve only: pass --context`)
+}
+
+// TestOneClusterForContext refuses --context for several clusters.
+func TestOneClusterForContext(t *testing.T) {
+	two := []render.Cluster{{Name: "prod"}, {Name: "staging"}}
+	require.NoError(t, oneClusterForContext("", two))
+	require.NoError(t, oneClusterForContext("x", two[:1]))
+	err := oneClusterForContext("x", two)
+	require.EqualError(t, err, "--context names one cluster's context, and 2 clusters are selected (prod, staging): add --cluster NAME")
+	assert.True(t, isUsageError(err))
 }

@@ -27,6 +27,7 @@ type prOptions struct {
 	path       string
 	kubeconfig string
 	context    string
+	sourceID   string
 	// Lineage: where the check's records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
@@ -68,6 +69,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.repo, "repo", "", "where to clone the config repo from, a URL or a directory (default: the repository's clone URL from the API)")
 	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
+	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory the live dry-run asks what an apply would prune (the daemon's --source-id)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
@@ -128,10 +130,13 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, usageError{err}
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
-			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster, single)
+			if o.context != "" && !single {
+				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
+			}
+			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster)
 			if err != nil {
 				return nil, err
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trellis.dev/trellis/reconcile/pullrequest"
+	"trellis.dev/trellis/test/controlplane"
 	"trellis.dev/trellis/test/githubapi"
 )
 
@@ -261,7 +262,7 @@ func TestPRCommandLiveDryRun(t *testing.T) {
 	pc := newPRCase(t)
 	pc.open(t, map[string]string{"endpoint.yaml": prEndpoint})
 
-	r := pc.run(t, "--kubeconfig", cp.KubeconfigPath())
+	r := pc.run(t, "--kubeconfig", cp.KubeconfigPath(), "--context", controlplane.DefaultContextName)
 	assert.Equal(t, exitOK, r.exit, r.stderr)
 	assert.Regexp(t, `\| <code>dev</code> \| 1 \| 0 \| 0 \| \d+ \| ✅ ok \| ✅ \d+ created`, r.stdout)
 	assert.Contains(t, r.stderr, "trellis/plan success: dev: 1 added, 0 changed, 0 removed")

@@ -97,6 +97,7 @@ func newRootCommand(s streams) *cobra.Command {
 		newRenderCommand(s),
 		newDiffCommand(s),
 		newApplyCommand(s),
+		newStatusCommand(s),
 		newServeCommand(s),
 		newPRCommand(s),
 		newSchemaCommand(s),

@@ -75,8 +75,10 @@ $GITHUB_TOKEN.
 Git credentials come from files or the environment (TRELLIS_GIT_TOKEN,
 TRELLIS_GIT_PASSWORD), never from flag values.
 
-Suspend without a redeploy: create STATE-DIR/suspend (everything) or
-STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
+Suspend without a redeploy with trellis suspend: the suspension is kept in the
+cluster, on the inventory, so every replica and every restart honours it; a
+suspended cluster is neither applied nor corrected for drift. trellis status
+shows what each cluster runs.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.repo == "" {
@@ -93,7 +95,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default: in-cluster, or $KUBECONFIG)")
 	f.StringVar(&o.listen, "listen", ":8080", "address of the HTTP server")
 	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (no file: /hooks/github refuses everything)")
-	f.StringVar(&o.stateDir, "state-dir", ".trellis-state", "directory for the Git cache and the suspend files; keep it across restarts")
+	f.StringVar(&o.stateDir, "state-dir", ".trellis-state", "directory for the Git cache and the lineage queue; keep it across restarts")
 	f.StringVar(&o.sourceID, "source-id", "", "id of the source; the inventory is per source and cluster (default: derived from --repo and --path)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stdout: text or json")
 	f.StringVar(&o.auth.Username, "git-username", "", "user name for https")
@@ -154,7 +156,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 				conn.forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
 		},
-		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
+		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
@@ -239,25 +241,16 @@ func newConnector(kubeconfig string) *connector {
 }
 
 // restConfig reaches a cluster: through its kubeconfig Secret (see
-// serve_secret.go); else through the kubeconfig's context for it;
-// without --kubeconfig, in a pod, a Cluster that names no context (or the
-// context "in-cluster") is the cluster trellis runs in.
+// serve_secret.go); else through the kubeconfig's context for it (see
+// kubeConfigFor): the context spec.context names (default the cluster's
+// name), or, for "in-cluster" only, the cluster trellis runs in. A context
+// that is not found is an error, never another cluster.
 func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
 	if cluster.Spec.KubeconfigSecret != nil {
 		return c.secretConfig(cluster)
 	}
-	if c.kubeconfig == "" && (cluster.Spec.Context == "" || cluster.Spec.Context == inClusterContext) {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	cfg, _, err := kubeConfigFor(c.kubeconfig, "", cluster, false)
-	return cfg, err
+	return restConfigFor(c.kubeconfig, "", cluster)
 }
-
-// inClusterContext names the cluster trellis runs in, in a Cluster's
-// spec.context.
-const inClusterContext = "in-cluster"
 
 // forget drops the client of a cluster.
 func (c *connector) forget(cluster string) {

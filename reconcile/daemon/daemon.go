@@ -42,8 +42,6 @@ type Config struct {
 	MaxConcurrentClusters int
 	// MaxBackoff caps a failing cluster's retry delay. Default Interval.
 	MaxBackoff time.Duration
-	// StateDir holds the suspend files (see Suspended).
-	StateDir string
 	// AllowMassPrune is passed to every apply.
 	AllowMassPrune bool
 	Log            *slog.Logger

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,8 +61,8 @@ func newHarnessWith(t testing.TB, interval time.Duration, configure func(*harnes
 	h.metrics = NewMetrics(reg)
 	cfg := Config{
 		Source: adapter{src}, SourceID: ns, Interval: interval,
-		Connect:  func(render.Cluster) (*reconcile.Client, error) { return c, nil },
-		StateDir: t.TempDir(), Metrics: h.metrics,
+		Connect: func(render.Cluster) (*reconcile.Client, error) { return c, nil },
+		Metrics: h.metrics,
 		// No controller runs here: endpoints never become ready, and
 		// runs only end when a test says so.
 		FollowInterval: 20 * time.Millisecond, FollowTimeout: 2 * time.Second,
@@ -259,13 +258,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestDaemonSuspend: a suspend file for the cluster stops applies of new
-// revisions; removing it resumes them.
+// TestDaemonSuspend: a cluster suspended on its inventory is not applied,
+// new revisions included; resumed, it is.
 func TestDaemonSuspend(t *testing.T) {
 	h := newHarness(t, time.Hour)
 	require.False(t, h.next().Failed())
-	suspend := filepath.Join(h.d.cfg.StateDir, SuspendFile+"-dev")
-	writeFile(t, suspend, "")
+	_, err := reconcile.Suspend(context.Background(), h.client, "dev", h.ns, time.Now())
+	require.NoError(t, err)
 	h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(6)}, "while suspended")
 	h.d.Trigger()
 	require.Eventually(t, func() bool {
@@ -273,7 +272,8 @@ func TestDaemonSuspend(t *testing.T) {
 	}, time.Minute, 20*time.Millisecond)
 	assert.EqualValues(t, 1, h.maxReplicas(), "nothing applied while suspended")
 
-	require.NoError(t, os.Remove(suspend))
+	_, err = reconcile.Resume(context.Background(), h.client, "dev", h.ns)
+	require.NoError(t, err)
 	rev := h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(7)}, "resumed")
 	h.d.Trigger()
 	cs := h.waitRevision(rev)

@@ -20,8 +20,10 @@
 //
 // # Suspension and shutdown
 //
-// Files in the state directory suspend the source or one cluster (see
-// Suspended). On shutdown, workers finish the apply in hand: apply writes
+// A cluster is suspended in the cluster itself, on its inventory
+// (reconcile.Suspend): Apply then applies nothing (reconcile.ErrSuspended),
+// which the worker counts as suspended, not as a failure, so every
+// replica, and a restarted one, sees it. On shutdown, workers finish the apply in hand: apply writes
 // its pending inventory before it touches any object, so even a process
 // killed mid-apply forgets nothing.
 package daemon

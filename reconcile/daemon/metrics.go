@@ -78,7 +78,7 @@ func (m *Metrics) observe(cluster, result string, cs *reconcile.ChangeSet) {
 	if !cs.Finished.IsZero() {
 		m.ReconcileDuration.WithLabelValues(cluster).Observe(cs.Finished.Sub(cs.Started).Seconds())
 	}
-	for _, a := range []reconcile.Action{reconcile.Created, reconcile.Configured, reconcile.Unchanged, reconcile.Pruned, reconcile.Failed, reconcile.Skipped} {
+	for _, a := range reconcile.Actions {
 		if n := cs.Count(a); n > 0 {
 			m.Objects.WithLabelValues(cluster, string(a)).Add(float64(n))
 		}

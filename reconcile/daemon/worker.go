@@ -96,11 +96,6 @@ func (w *worker) reconcile(ctx context.Context) error {
 	rev := snap.Revision
 	run := w.newRun(c, res, snap)
 	log := run.Logger().With("cluster", w.name, "revision", rev)
-	if Suspended(w.d.cfg.StateDir, w.name) {
-		log.Info("suspended; not applied")
-		w.d.cfg.Metrics.observe(w.name, resultSuspended, nil)
-		return errSuspended
-	}
 	select {
 	case w.d.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -108,6 +103,11 @@ func (w *worker) reconcile(ctx context.Context) error {
 	}
 	client, cs, err := w.apply(ctx, c, rev, log)
 	<-w.d.sem
+	if errors.Is(err, reconcile.ErrSuspended) {
+		log.Info("suspended; not applied", "reason", err.Error())
+		w.d.cfg.Metrics.observe(w.name, resultSuspended, nil)
+		return errSuspended
+	}
 	result := resultSuccess
 	if err != nil || cs.Failed() {
 		result = resultFailure

@@ -77,7 +77,7 @@ func Targets(cs *reconcile.ChangeSet) []reconcile.ObjectRef {
 	}
 	var out []reconcile.ObjectRef
 	for _, c := range cs.Changes {
-		if (c.Action == reconcile.Created || c.Action == reconcile.Configured) && Followable(c.Object) {
+		if c.Action.Wrote() && Followable(c.Object) {
 			out = append(out, c.Object)
 		}
 	}

@@ -160,12 +160,13 @@ func Objects(cs *reconcile.ChangeSet) []Object {
 	return out
 }
 
-// Changed is the number of objects created, configured or pruned.
+// Changed is the number of objects created, adopted, configured or
+// pruned.
 func (r Record) Changed() int {
 	n := 0
 	for _, o := range r.Objects {
 		switch o.Action {
-		case reconcile.Created, reconcile.Configured, reconcile.Pruned:
+		case reconcile.Created, reconcile.Adopted, reconcile.Configured, reconcile.Pruned:
 			n++
 		}
 	}

@@ -24,8 +24,8 @@ const (
 )
 
 // Dialer builds the client of a cluster for the live dry-run; single says
-// whether the repo declares one cluster (a kubeconfig's current context
-// may then stand for it).
+// whether the head declares one cluster (a --context may then name its
+// context; it never stands for several).
 type Dialer func(cluster render.Cluster, single bool) (*reconcile.Client, error)
 
 // Options say which pull request to check and how.
@@ -44,6 +44,9 @@ type Options struct {
 	// Dial, when set, reaches each cluster for a server-side dry-run of
 	// the head. It is never called for a pull request from a fork.
 	Dial Dialer
+	// SourceID is the source whose inventory the live dry-run asks what
+	// an apply would prune (reconcile.Options.SourceID).
+	SourceID string
 	// WorkDir is where the temporary checkout goes (default: the
 	// system's temporary directory). It is removed when Check returns.
 	WorkDir string
@@ -171,7 +174,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 	if res.Valid() {
 		res.Clusters = planClusters(base, head)
 		if o.Dial != nil && !res.Fork {
-			dryRun(ctx, o.Dial, base, head, res.Clusters)
+			dryRun(ctx, o.Dial, o.SourceID, head, res.Clusters)
 		}
 	}
 	redactor, err := newResultRedactor(o.Redact, base, head)

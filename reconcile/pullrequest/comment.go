@@ -276,6 +276,7 @@ func layoutCluster(r *Result, c *ClusterResult) *commentSection {
 		fmt.Fprintf(&b, "⚠️ **Live dry-run failed:** %s\n\n", escapeHTML(oneLine(c.LiveError)))
 	}
 	writeRefused(&b, c)
+	writePruneSource(&b, c)
 	s := &commentSection{}
 	for _, ch := range c.Changes {
 		s.entries = append(s.entries, layoutChange(ch))
@@ -285,6 +286,17 @@ func layoutCluster(r *Result, c *ClusterResult) *commentSection {
 	}
 	s.title = fmt.Sprintf("\n#### Cluster %s\n\n", code(c.Cluster)) + b.String()
 	return s
+}
+
+// writePruneSource says where the removals come from: the cluster's
+// inventory (the prune query apply itself asks), or Git alone.
+func writePruneSource(b *strings.Builder, c *ClusterResult) {
+	switch {
+	case c.PrunedFrom != "":
+		fmt.Fprintf(b, "Removed: what an apply of the head prunes, as the cluster's inventory %s answers.\n\n", code(c.PrunedFrom))
+	case c.Count(reconcile.Pruned) > 0:
+		b.WriteString("Removed: the base's objects the head no longer has, seen from Git alone (without a live dry-run, the inventory is not asked).\n\n")
+	}
 }
 
 // writeRefused lists the objects the live dry-run refused.
@@ -312,6 +324,7 @@ func writeRefused(b *strings.Builder, c *ClusterResult) {
 // actionWords are the actions as a reviewer reads them.
 var actionWords = map[reconcile.Action]string{
 	reconcile.Created:    "added",
+	reconcile.Adopted:    "adopted",
 	reconcile.Configured: "changed",
 	reconcile.Pruned:     "removed",
 }

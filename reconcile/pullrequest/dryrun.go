@@ -3,53 +3,60 @@ package pullrequest
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/render"
 )
 
 // dryRun asks each cluster, through dial, what applying the head would
-// do: a server-side dry-run of its objects and the live state of the
-// objects it would prune. One cluster's failure is its own.
-func dryRun(ctx context.Context, dial Dialer, base, head *render.Result, clusters []ClusterResult) {
+// do: a server-side dry-run of its objects, and the prune query of the
+// inventory of sourceID (reconcile.DiffCluster), whose answer replaces
+// the removals the plan guessed from the base render. One cluster's
+// failure is its own. A cluster the head no longer declares is not
+// applied at all (trellis leaves its objects alone): nothing is asked.
+func dryRun(ctx context.Context, dial Dialer, sourceID string, head *render.Result, clusters []ClusterResult) {
 	for i := range clusters {
 		cr := &clusters[i]
 		cluster := findCluster(head, cr.Cluster)
-		objs := []*unstructured.Unstructured{}
 		if cluster == nil {
-			cluster = findCluster(base, cr.Cluster)
-		} else {
-			objs = cluster.Objects
+			cr.LiveError = "the head no longer declares this cluster: trellis stops applying it and leaves its objects alone"
+			continue
 		}
-		client, err := dial(*cluster, len(clusters) == 1)
+		client, err := dial(*cluster, len(head.Clusters) == 1)
 		if err != nil {
 			cr.LiveError = err.Error()
 			continue
 		}
 		cr.LiveRan = true
-		if cr.Live, err = liveDiff(ctx, client, objs, cr.Changes); err != nil {
+		diffs, ps, err := reconcile.DiffCluster(ctx, client, *cluster, reconcile.Options{SourceID: sourceID})
+		cr.Live = diffs
+		if err != nil {
 			cr.LiveError = err.Error()
+			continue
 		}
+		usePruneAnswer(&cr.ClusterPlan, ps, diffs)
 	}
 }
 
-// liveDiff dry-runs objs and reads the live state of the objects the plan
-// prunes.
-func liveDiff(ctx context.Context, c *reconcile.Client, objs []*unstructured.Unstructured, changes []reconcile.PlannedChange) ([]reconcile.ObjectDiff, error) {
-	diffs, err := reconcile.Diff(ctx, c, objs)
-	if err != nil {
-		return nil, err
-	}
-	var prune []reconcile.ObjectRef
-	for _, ch := range changes {
-		if ch.Action == reconcile.Pruned {
-			prune = append(prune, ch.Ref)
+// usePruneAnswer replaces the removals of an offline plan (base objects
+// the head lacks) with the prune query's answer: the objects an apply of
+// the head deletes, and the prune guard's verdict on them.
+func usePruneAnswer(plan *reconcile.ClusterPlan, ps *reconcile.PruneSet, diffs []reconcile.ObjectDiff) {
+	unified := map[reconcile.ObjectRef]string{}
+	for _, d := range diffs {
+		if d.Action == reconcile.Pruned {
+			unified[d.Ref] = d.Unified
 		}
 	}
-	pruned, err := reconcile.DiffPrune(ctx, c, prune)
-	if err != nil {
-		return diffs, err
+	changes := plan.Changes[:0:0]
+	for _, ch := range plan.Changes {
+		if ch.Action != reconcile.Pruned {
+			changes = append(changes, ch)
+		}
 	}
-	return append(diffs, pruned...), nil
+	for _, ref := range ps.Deletes {
+		changes = append(changes, reconcile.PlannedChange{Ref: ref, Action: reconcile.Pruned, Unified: unified[ref]})
+	}
+	plan.Changes = changes
+	plan.PruneRefusal = ps.Refusal
+	plan.PrunedFrom = ps.Inventory
 }

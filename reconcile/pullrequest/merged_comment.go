@@ -138,7 +138,7 @@ func objectCounts(rec lineage.Record) string {
 		counts[o.Action]++
 	}
 	var changed []string
-	for _, a := range []reconcile.Action{reconcile.Created, reconcile.Configured, reconcile.Pruned} {
+	for _, a := range []reconcile.Action{reconcile.Created, reconcile.Adopted, reconcile.Configured, reconcile.Pruned} {
 		if counts[a] > 0 {
 			changed = append(changed, fmt.Sprintf("%d %s", counts[a], a))
 		}

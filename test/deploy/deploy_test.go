@@ -49,6 +49,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/schema"
 	"trellis.dev/trellis/test/controlplane"
 )
 
@@ -264,6 +265,7 @@ func TestClusterRoleIsLeastPrivilege(t *testing.T) {
 			case "impersonate":
 				assert.Equal(t, []string{""}, r.APIGroups, where)
 				assert.Equal(t, []string{"serviceaccounts"}, r.Resources, "%s: impersonates more than service accounts", where)
+				assert.Equal(t, []string{schema.DefaultApplier}, r.ResourceNames, "%s: impersonates other service accounts than the appliers trellis creates", where)
 			case "get", "list", "create", "patch", "delete":
 			default:
 				t.Errorf("%s: verb %q is not needed", where, v)
@@ -406,7 +408,7 @@ func TestKubeconfigIsInCluster(t *testing.T) {
 // TestClusterRoleSuffices applies deploy/'s RBAC for real and acts as
 // trellis's ServiceAccount, with a token of its own: it applies both
 // clusters of examples/ (the prod one impersonating the vision team's
-// deployer), prunes, leads on the Lease, and reads Secrets in
+// trellis-applier, the one service account deploy/ lets it impersonate), prunes, leads on the Lease, and reads Secrets in
 // trellis-system only. Only the plain manifests of a kind deploy/ does not
 // cover fail, until deploy/extend/monitoring-rbac.yaml grants it.
 func TestClusterRoleSuffices(t *testing.T) {
@@ -426,6 +428,13 @@ func TestClusterRoleSuffices(t *testing.T) {
 	res, err := render.Dir(repoPath(t, "examples"), render.Options{Revision: "deploy-test"})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 2)
+	// Both clusters declare the same namespaces: on this one control
+	// plane, staging's are renamed, or every object of staging would be
+	// prod's (owned by another inventory: a failure).
+	staging := &res.Clusters[slices.IndexFunc(res.Clusters, func(c render.Cluster) bool { return c.Name == "staging" })]
+	for i, o := range staging.Objects {
+		staging.Objects[i] = renameNamespaces(t, o, "staging-", "vision", "nlp", "monitoring")
+	}
 	client, err := reconcile.NewClient(cfg)
 	require.NoError(t, err)
 	// applyAll applies both clusters (prod, then staging) and returns the
@@ -448,28 +457,29 @@ func TestClusterRoleSuffices(t *testing.T) {
 	// Everything rendered from declarations applies; the monitoring
 	// stack's Role is forbidden (deploy/ does not cover Roles), and so its
 	// RoleBinding fails: the apiserver cannot check a binding to a missing
-	// Role. The clusters share the monitoring namespace: prod, applied
-	// first, owns it, so staging fails on the same two objects.
-	monitoring := []string{
-		"monitoring/role.rbac.authorization.k8s.io/prometheus-discovery",
-		"monitoring/rolebinding.rbac.authorization.k8s.io/prometheus-discovery",
+	// Role.
+	monitoring := func(prefix string) []string {
+		return []string{
+			prefix + "monitoring/role.rbac.authorization.k8s.io/prometheus-discovery",
+			prefix + "monitoring/rolebinding.rbac.authorization.k8s.io/prometheus-discovery",
+		}
 	}
-	assert.Equal(t, map[string][]string{"prod": monitoring, "staging": monitoring}, applyAll(),
+	assert.Equal(t, map[string][]string{"prod": monitoring(""), "staging": monitoring("staging-")}, applyAll(),
 		"what deploy/ does not cover")
 
 	// With the extension, everything applies at once: reconcile applies a
 	// Role before the RoleBindings that refer to it.
 	for _, o := range readObjects(t, repoPath(t, "deploy", "extend", "monitoring-rbac.yaml")) {
 		require.NoError(t, admin.apply(ctx, o, false))
+		require.NoError(t, admin.apply(ctx, renameNamespaces(t, o, "staging-", "monitoring"), false)) // staging's, renamed
 	}
 	assert.Empty(t, applyAll(), "with deploy/extend/monitoring-rbac.yaml")
 
 	// Pruning: a ConfigMap removed from Git is deleted.
-	staging := res.Clusters[slices.IndexFunc(res.Clusters, func(c render.Cluster) bool { return c.Name == "staging" })]
 	staging.Objects = slices.DeleteFunc(slices.Clone(staging.Objects), func(o *unstructured.Unstructured) bool {
 		return o.GetKind() == "ConfigMap" && o.GetName() == "feature-flags"
 	})
-	cs, err := reconcile.Apply(ctx, client, staging, reconcile.Options{SourceID: "deploy-test"})
+	cs, err := reconcile.Apply(ctx, client, *staging, reconcile.Options{SourceID: "deploy-test"})
 	require.NoError(t, err)
 	assert.False(t, cs.Failed(), "%v", cs.Changes)
 	assert.Equal(t, 1, cs.Count(reconcile.Pruned), "%v", cs.Changes)
@@ -527,4 +537,20 @@ func leads(t testing.TB, cfg *rest.Config) {
 	lease, err := k.CoordinationV1().Leases(namespace).Get(context.Background(), "trellis", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, *lease.Spec.HolderIdentity, "the Lease was not released")
+}
+
+// renameNamespaces returns obj with every string value equal to one of
+// names (a namespace, a namespace selector's value, a subject's
+// namespace) prefixed.
+func renameNamespaces(t *testing.T, obj *unstructured.Unstructured, prefix string, names ...string) *unstructured.Unstructured {
+	t.Helper()
+	b, err := json.Marshal(obj.Object)
+	require.NoError(t, err)
+	s := string(b)
+	for _, n := range names {
+		s = strings.ReplaceAll(s, `"`+n+`"`, `"`+prefix+n+`"`)
+	}
+	out := &unstructured.Unstructured{}
+	require.NoError(t, json.Unmarshal([]byte(s), &out.Object))
+	return out
 }

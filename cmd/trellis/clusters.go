@@ -1,0 +1,108 @@
+package main
+
+// The clusters that status, suspend and resume read and write: the
+// Clusters a config repo declares, each reached through its own context
+// (kubeConfigFor), or, without a repo, the one cluster behind --context.
+
+import (
+	"fmt"
+	"io"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
+)
+
+// reachOptions are the flags that say which clusters to reach.
+type reachOptions struct {
+	kubeconfig string
+	context    string
+	cluster    string
+	sourceID   string
+}
+
+// reached is one cluster reached, or why it could not be.
+type reached struct {
+	// name is the Cluster's name; "" without a repo and --cluster (every
+	// inventory of the cluster behind the context).
+	name    string
+	context string
+	client  *reconcile.Client
+	err     error
+}
+
+// reach returns the clusters of the repo at dir (all of them, or
+// --cluster, which must be declared), each through its context; without
+// dir, the cluster behind --context, else the kubeconfig's current
+// context, as kubectl does (trellis only reads or writes its own
+// inventories there, of --cluster when set). Problems of the repo are
+// printed on w, and the error exits with code 1.
+func reach(dir string, o reachOptions, w io.Writer) ([]reached, error) {
+	if dir == "" {
+		cfg, name, err := currentConfig(o.kubeconfig, o.context)
+		if err != nil {
+			return nil, err
+		}
+		r := reached{name: o.cluster, context: name}
+		cfg.Timeout = requestTimeout
+		r.client, r.err = reconcile.NewClient(cfg)
+		return []reached{r}, nil
+	}
+	res, err := render.Dir(dir, render.Options{Cluster: o.cluster})
+	if err != nil {
+		printProblems(w, err, dir)
+		return nil, failed()
+	}
+	if err := oneClusterForContext(o.context, res.Clusters); err != nil {
+		return nil, err
+	}
+	out := make([]reached, len(res.Clusters))
+	for i, cluster := range res.Clusters {
+		r := reached{name: cluster.Name}
+		cfg, name, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
+		if err == nil {
+			cfg.Timeout = requestTimeout
+			r.context = name
+			r.client, err = reconcile.NewClient(cfg)
+		}
+		r.err = err
+		out[i] = r
+	}
+	return out, nil
+}
+
+// currentConfig is the cluster behind contextName, else the kubeconfig's
+// current context.
+func currentConfig(kubeconfig, contextName string) (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	raw, err := rules.Load()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	name := raw.CurrentContext
+	if contextName != "" {
+		name = contextName
+	}
+	if name == "" || raw.Contexts[name] == nil {
+		return nil, "", fmt.Errorf("kube context %q is not in the kubeconfig (searched %s); pass --context", name, searched(rules))
+	}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("kube context %q: %w", name, err)
+	}
+	return cfg, name, nil
+}
+
+// where names a reached cluster in messages.
+func (r reached) where() string {
+	if r.name == "" {
+		return "context " + r.context
+	}
+	if r.context == "" {
+		return "cluster " + r.name
+	}
+	return fmt.Sprintf("cluster %s (context %s)", r.name, r.context)
+}
