@@ -105,7 +105,7 @@ func BenchmarkRender1000(b *testing.B) {
 	writeGeneratedRepo(b, dir, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := Dir(dir, Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
+		res, err := Dir(b.Context(), dir, Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
 		if err != nil {
 			b.Fatal(Problems(err, dir, nil))
 		}
@@ -118,7 +118,7 @@ func BenchmarkRender1000(b *testing.B) {
 func TestGeneratedRepoRenders(t *testing.T) {
 	dir := t.TempDir()
 	writeGeneratedRepo(t, dir, 30)
-	res, err := Dir(dir, Options{Revision: "r"})
+	res, err := Dir(t.Context(), dir, Options{Revision: "r"})
 	if err != nil {
 		t.Fatal(Problems(err, dir, nil))
 	}

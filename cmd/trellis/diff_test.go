@@ -65,7 +65,7 @@ func (dc diffCase) golden(t *testing.T, name string, r cliResult, extra ...strin
 // apply, field manager trellis), and deletes it when the test ends.
 func diffApplyRepo(t *testing.T, c *reconcile.Client, dir string) {
 	t.Helper()
-	res, err := render.Dir(filepath.Join(dir, "repo"), render.Options{Revision: pinnedRevision})
+	res, err := render.Dir(t.Context(), filepath.Join(dir, "repo"), render.Options{Revision: pinnedRevision})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 1)
 	ctx := context.Background()

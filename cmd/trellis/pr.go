@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,8 @@ type prOptions struct {
 	path       string
 	kubeconfig string
 	context    string
+	// renderTimeout bounds the render of each side.
+	renderTimeout time.Duration
 	// Lineage: where the check's records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
@@ -69,6 +72,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
+	f.DurationVar(&o.renderTimeout, "render-timeout", pullrequest.DefaultRenderTimeout, "how long the render of the head (and of the base) may take; a head that takes longer is invalid")
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
@@ -128,7 +132,10 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, usageError{err}
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path}
+	if o.renderTimeout <= 0 {
+		return pullrequest.Options{}, usageError{fmt.Errorf("--render-timeout must be positive, not %s", o.renderTimeout)}
+	}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, RenderTimeout: o.renderTimeout}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster, single)

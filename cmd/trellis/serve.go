@@ -42,6 +42,7 @@ type serveOptions struct {
 	allowMassPrune    bool
 	lineageBranch     string
 	followTimeout     time.Duration
+	renderTimeout     time.Duration
 	lineageAuthor     string
 	leader            leaderOptions
 	github            serveGitHubOptions
@@ -107,6 +108,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
+	f.DurationVar(&o.renderTimeout, "render-timeout", daemon.DefaultRenderTimeout, "how long the render of a revision, or of a pull request's side, may take; one that takes longer is reported and not applied")
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -156,7 +158,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		},
 		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
-		Log: log, Metrics: daemon.NewMetrics(reg),
+		RenderTimeout: o.renderTimeout,
+		Log:           log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {

@@ -76,7 +76,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
-			GitToken: token, WorkDir: work, Path: o.path,
+			GitToken: token, WorkDir: work, Path: o.path, RenderTimeout: o.renderTimeout,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
 		},
 	})

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -69,6 +70,10 @@ type Config struct {
 	// of the Secrets of the revision applied. Default: one of
 	// reconcile.DefaultRedactPatterns.
 	Redactor *reconcile.Redactor
+	// RenderTimeout bounds the render of one revision; a revision that
+	// takes longer is reported, not retried, and the previous one stays
+	// in force. Default DefaultRenderTimeout.
+	RenderTimeout time.Duration
 	// Recorded, when set, is called with the finished record of every run
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
@@ -87,7 +92,14 @@ type Daemon struct {
 	current  *render.Result // the last revision that rendered
 	workers  map[string]*worker
 	rendered bool
+	// failed is the last revision that did not render, so that an
+	// unchanged remote does not have it rendered again at every poll.
+	failed string
 }
+
+// DefaultRenderTimeout bounds the render of a revision (or of a pull
+// request's side) by default.
+const DefaultRenderTimeout = 2 * time.Minute
 
 // New returns a daemon; Run starts it.
 func New(cfg Config) *Daemon {
@@ -105,6 +117,9 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.FollowTimeout <= 0 {
 		cfg.FollowTimeout = 30 * time.Minute
+	}
+	if cfg.RenderTimeout <= 0 {
+		cfg.RenderTimeout = DefaultRenderTimeout
 	}
 	if cfg.FollowInterval <= 0 {
 		cfg.FollowInterval = 5 * time.Second
@@ -179,13 +194,19 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.mu.Lock()
-	fresh := snap.Changed || d.current == nil
+	fresh := snap.Changed || (d.current == nil && (snap.Revision == "" || snap.Revision != d.failed))
 	d.mu.Unlock()
 	if !fresh {
 		return
 	}
-	res, err := render.Dir(snap.Dir, render.Options{Revision: snap.Revision})
+	res, err := RenderRevision(ctx, snap.Dir, snap.Revision, d.cfg.RenderTimeout)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down
+		}
+		d.mu.Lock()
+		d.failed = snap.Revision
+		d.mu.Unlock()
 		d.renderFailed(snap, err)
 		return
 	}
@@ -194,10 +215,20 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	d.publish(ctx, res, snap, wg)
 }
 
+// RenderRevision renders the config repo in dir at revision, bounded by
+// timeout: past it, the error says so.
+func RenderRevision(ctx context.Context, dir, revision string, timeout time.Duration) (*render.Result, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("it took longer than the render timeout of %s (--render-timeout)", timeout))
+	defer cancel()
+	return render.Dir(ctx, dir, render.Options{Revision: revision})
+}
+
 // renderFailed reports an invalid revision; nothing is applied.
+// Its problems are logged with the values of the Secrets it holds hidden.
 func (d *Daemon) renderFailed(snap Snapshot, err error) {
+	red := d.cfg.Redactor.WithValues(render.SecretValues(err)...)
 	for _, p := range render.Problems(err, snap.Dir, render.Explain()) {
-		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", p.String())
+		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", red.Redact(p.String()))
 	}
 	d.cfg.Metrics.sourceRevision(snap.Revision, false)
 	if d.cfg.Metrics != nil {

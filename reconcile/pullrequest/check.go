@@ -53,7 +53,15 @@ type Options struct {
 	// Redact are patterns (Go regexps) hidden in the comment's free text
 	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
 	Redact []string
+	// RenderTimeout bounds the render of each side (default
+	// DefaultRenderTimeout): a head that takes longer is invalid, with a
+	// problem that says so.
+	RenderTimeout time.Duration
 }
+
+// DefaultRenderTimeout bounds the render of each side of a pull request
+// by default.
+const DefaultRenderTimeout = 2 * time.Minute
 
 // ClusterResult is the check of one cluster.
 type ClusterResult struct {
@@ -88,6 +96,9 @@ type Result struct {
 	Problems []render.Problem `json:"problems,omitempty"`
 	// Declarations is the number of the head's declarations.
 	Declarations int `json:"declarations"`
+	// secrets are the values of the Secrets of a head that did not
+	// render, for the redactor.
+	secrets []string
 	// BaseError says why the base could not be rendered; the plan then
 	// compares the head with nothing.
 	BaseError string `json:"baseError,omitempty"`
@@ -166,7 +177,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 		}
 		co.HeadDir, co.BaseDir = filepath.Join(co.HeadDir, clean), filepath.Join(co.BaseDir, clean)
 	}
-	base, head := renderSides(co, pr, res)
+	base, head := renderSides(ctx, co, pr, res, o.RenderTimeout)
 	res.declarations = head
 	if res.Valid() {
 		res.Clusters = planClusters(base, head)
@@ -174,7 +185,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 			dryRun(ctx, o.Dial, base, head, res.Clusters)
 		}
 	}
-	redactor, err := newResultRedactor(o.Redact, base, head)
+	redactor, err := newResultRedactor(o.Redact, res.secrets, base, head)
 	if err != nil {
 		return err
 	}
@@ -200,10 +211,15 @@ func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
 }
 
 // renderSides renders the head (its problems go to res) and the base
-// (its failure is res.BaseError); a side that does not render is nil.
-func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render.Result) {
-	head, err := render.Dir(co.HeadDir, render.Options{Revision: pr.Head.SHA})
+// (its failure is res.BaseError), each bounded by timeout; a side that
+// does not render is nil.
+func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, timeout time.Duration) (base, head *render.Result) {
+	if timeout <= 0 {
+		timeout = DefaultRenderTimeout
+	}
+	head, err := renderSide(ctx, co.HeadDir, pr.Head.SHA, timeout)
 	if err != nil {
+		res.secrets = render.SecretValues(err)
 		res.Problems = render.Problems(err, co.HeadDir, render.Explain())
 		if len(res.Problems) == 0 {
 			res.Problems = []render.Problem{{Message: err.Error()}}
@@ -211,8 +227,9 @@ func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render
 		return nil, nil
 	}
 	res.Declarations = len(head.Declarations)
-	base, err = render.Dir(co.BaseDir, render.Options{Revision: pr.Base.SHA})
+	base, err = renderSide(ctx, co.BaseDir, pr.Base.SHA, timeout)
 	if err != nil {
+		res.secrets = append(res.secrets, render.SecretValues(err)...)
 		var msgs []string
 		for _, p := range render.Problems(err, co.BaseDir, render.Explain()) {
 			msgs = append(msgs, p.String())
@@ -224,6 +241,13 @@ func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render
 		return nil, head
 	}
 	return base, head
+}
+
+// renderSide renders one side of the pull request within timeout.
+func renderSide(ctx context.Context, dir, revision string, timeout time.Duration) (*render.Result, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("it took longer than the render timeout of %s (--render-timeout)", timeout))
+	defer cancel()
+	return render.Dir(ctx, dir, render.Options{Revision: revision})
 }
 
 // planClusters plans every cluster of base or head, by name.
