@@ -28,6 +28,8 @@ type errorList struct {
 	dropped int
 	// limit is how many problems Problems reports.
 	limit int
+	// halted is set by a limit on the repo.
+	halted bool
 }
 
 // newErrorList collects up to 4 × limit errors (several CUE errors often
@@ -56,9 +58,19 @@ func (l *errorList) add(err error) {
 	}
 }
 
-// full reports whether no more errors are kept.
+// addView records an error of the view about rel; one about a limit on
+// the whole repo ends the load (see full).
+func (l *errorList) addView(rel string, err error) {
+	l.add(viewProblem(rel, err))
+	if errors.Is(err, errLimit) && !errors.Is(err, errFileLimit) {
+		l.halted = true
+	}
+}
+
+// full reports whether no more errors are kept, or a limit on the repo
+// was reached: loading stops.
 func (l *errorList) full() bool {
-	return l.max > 0 && l.n >= l.max
+	return l.halted || (l.max > 0 && l.n >= l.max)
 }
 
 // count is the number of errors collected.
@@ -180,9 +192,11 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 	return out
 }
 
-// problemsError carries problems already formatted (by another process).
+// problemsError carries problems already formatted (by a render child),
+// and the values of the Secrets of the repo.
 type problemsError struct {
 	problems []Problem
+	secrets  []string
 }
 
 func (e *problemsError) Error() string {
@@ -198,12 +212,13 @@ func (e *problemsError) Error() string {
 func problem(e cueerrors.Error, root string) Problem {
 	format, args := e.Msg()
 	path := declPath(e.Path())
-	if sensitivePath(path) && format != "mismatched types %s and %s" {
+	sensitive := sensitivePath(path)
+	if sensitive && format != "mismatched types %s and %s" {
 		args = elide(args)
 	}
 	msg := fmt.Sprintf(format, args...)
-	if msg == "" {
-		msg = e.Error()
+	if full := e.Error(); msg == "" || (!sensitive && strings.HasPrefix(full, msg+": ")) {
+		msg = full // a wrapped error's message ends with its cause's
 	}
 	if len(path) > 0 {
 		msg = formatPath(path) + ": " + msg

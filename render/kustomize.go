@@ -64,7 +64,7 @@ func (l *loader) newKustomizeBuilder(c *kustomizeCheck) (*kustomizeBuilder, bool
 	for rel := range files {
 		data, err := l.view.readFile(rel)
 		if err != nil {
-			l.errs.add(viewProblem(rel, err))
+			l.errs.addView(rel, err)
 			ok = false
 			continue
 		}
@@ -146,7 +146,7 @@ func (l *loader) checkKustomization(c *kustomizeCheck, dir string) bool {
 	file := path.Join(dir, c.t.allKustomizations[dir])
 	data, err := l.view.readFile(file)
 	if err != nil {
-		l.errs.add(viewProblem(file, err))
+		l.errs.addView(file, err)
 		return false
 	}
 	v, ok := l.yamlValue(file, data)

@@ -119,19 +119,30 @@ func (l *loader) stop() error {
 		return stopped(l.view.ctx)
 	}
 	if err := l.errs.err(); err != nil {
-		return &LoadError{err: err, secrets: l.secrets}
+		return &LoadError{err: err, root: l.root, secrets: l.secrets}
 	}
 	return nil
 }
 
 // LoadError is the error of a repo that does not load: its problems (see
-// Problems) and the values of the Secrets it holds.
+// Problems) and the values of the Secrets it holds. Its message is its
+// problems, as Problems formats them (values of secret-like fields
+// elided), one a line.
 type LoadError struct {
 	err     error
+	root    string
 	secrets []string
 }
 
-func (e *LoadError) Error() string { return e.err.Error() }
+func (e *LoadError) Error() string {
+	ps := Problems(e.err, e.root, nil)
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
 func (e *LoadError) Unwrap() error { return e.err }
 
 // SecretValues returns the values of the Secrets (data decoded, and
@@ -141,6 +152,10 @@ func SecretValues(err error) []string {
 	var le *LoadError
 	if errors.As(err, &le) {
 		return slices.Clone(le.secrets)
+	}
+	var pe *problemsError
+	if errors.As(err, &pe) {
+		return slices.Clone(pe.secrets)
 	}
 	return nil
 }
@@ -157,7 +172,7 @@ func Explain() func(string) string {
 func (l *loader) loadYAMLFile(rel string) {
 	data, err := l.view.readFile(rel)
 	if err != nil {
-		l.errs.add(viewProblem(rel, err))
+		l.errs.addView(rel, err)
 		return
 	}
 	l.loadYAML(rel, data)

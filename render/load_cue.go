@@ -102,7 +102,7 @@ func (l *loader) overlayCUEFiles(o *cueOverlay, t *tree) bool {
 	add := func(rel string) {
 		data, err := l.view.readFile(rel)
 		if err != nil {
-			l.errs.add(viewProblem(rel, err))
+			l.errs.addView(rel, err)
 			ok = false
 			return
 		}
@@ -136,7 +136,7 @@ func (l *loader) overlayCUEFiles(o *cueOverlay, t *tree) bool {
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		l.errs.add(viewProblem("cue.mod", err))
+		l.errs.addView("cue.mod", err)
 		return false
 	}
 	for _, f := range schema.Files() {
@@ -335,7 +335,7 @@ func (l *loader) embed(o *cueOverlay, dir string, a *ast.Attribute) (int, bool) 
 	n := 0
 	for _, name := range names {
 		rel := path.Join(dir, name)
-		if path.IsAbs(name) || path.Clean(name) != name || leavesRepo(rel) {
+		if path.IsAbs(name) || path.Clean(name) != name || leavesRepo(name) || leavesRepo(rel) {
 			continue // CUE refuses these itself
 		}
 		info, err := l.view.stat(rel)

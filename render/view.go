@@ -71,6 +71,9 @@ type view struct {
 	ctx    context.Context
 	// read and listed count the bytes read and the entries listed.
 	read, listed atomic.Int64
+	// exhausted is set once a limit on the whole repo is reached: loading
+	// stops.
+	exhausted atomic.Bool
 }
 
 // openView opens the repo at dir. dir itself (given by the operator, not
@@ -121,13 +124,20 @@ func (e *viewError) message() string {
 	return e.Reason
 }
 
-// errLimit marks a refusal by a limit of Limits.
-var errLimit = errors.New("limit exceeded")
+// errLimit marks a refusal by a limit of Limits; errFileLimit, also
+// errLimit, one by the limit on one file.
+var (
+	errLimit     = errors.New("limit exceeded")
+	errFileLimit = fmt.Errorf("%w: file too large", errLimit)
+)
 
 // clean checks that rel is a path inside the repo that the view may read.
 func (v *view) clean(rel string) (string, error) {
 	if err := v.ctx.Err(); err != nil {
 		return "", err
+	}
+	if v.exhausted.Load() {
+		return "", &viewError{Path: rel, Reason: "not read: a limit on the repository was reached", Err: errLimit}
 	}
 	if rel == "" {
 		rel = "."
@@ -224,7 +234,7 @@ func (v *view) readFile(rel string) ([]byte, error) {
 	defer f.Close()
 	max := v.limits.FileBytes
 	if info.Size() > max {
-		return nil, &viewError{Path: rel, Reason: fmt.Sprintf("file is %s, over the limit of %s for one file", byteSize(info.Size()), byteSize(max)), Err: errLimit}
+		return nil, &viewError{Path: rel, Reason: fmt.Sprintf("file is %s, over the limit of %s for one file", byteSize(info.Size()), byteSize(max)), Err: errFileLimit}
 	}
 	if err := v.charge(rel, info.Size()); err != nil {
 		return nil, err
@@ -234,7 +244,7 @@ func (v *view) readFile(rel string) ([]byte, error) {
 		return nil, &viewError{Path: rel, Reason: unwrapPathError(err).Error(), Err: err}
 	}
 	if int64(len(data)) > max {
-		return nil, &viewError{Path: rel, Reason: fmt.Sprintf("file grew over the limit of %s for one file while it was read", byteSize(max)), Err: errLimit}
+		return nil, &viewError{Path: rel, Reason: fmt.Sprintf("file grew over the limit of %s for one file while it was read", byteSize(max)), Err: errFileLimit}
 	}
 	if extra := int64(len(data)) - info.Size(); extra > 0 {
 		if err := v.charge(rel, extra); err != nil {
@@ -247,6 +257,7 @@ func (v *view) readFile(rel string) ([]byte, error) {
 // charge counts n more bytes read against the repo's limit.
 func (v *view) charge(rel string, n int64) error {
 	if total := v.read.Add(n); total > v.limits.RepoBytes {
+		v.exhausted.Store(true)
 		return &viewError{Path: rel, Reason: fmt.Sprintf("the repository holds more than %s to read, the limit for one repository; nothing more is read", byteSize(v.limits.RepoBytes)), Err: errLimit}
 	}
 	return nil
@@ -265,6 +276,7 @@ func (v *view) readDir(rel string) ([]fs.DirEntry, error) {
 		batch, err := f.ReadDir(256)
 		out = append(out, batch...)
 		if total := v.listed.Add(int64(len(batch))); total > v.limits.Entries {
+			v.exhausted.Store(true)
 			return nil, &viewError{Path: rel, Reason: fmt.Sprintf("the repository has more than %d files and directories, the limit for one repository", v.limits.Entries), Err: errLimit}
 		}
 		if errors.Is(err, io.EOF) || (err == nil && len(batch) == 0) {
@@ -299,7 +311,7 @@ func (v *view) explain(rel string, err error) error {
 		}
 		if _, serr := v.root.Stat(p); serr != nil {
 			target, _ := v.root.Readlink(p)
-			if errors.Is(serr, fs.ErrNotExist) {
+			if errors.Is(serr, fs.ErrNotExist) || errors.Is(serr, syscall.ELOOP) {
 				return &viewError{Path: rel, Culprit: p, Reason: "symlink cannot be resolved: " + unwrapPathError(serr).Error(), Err: fs.ErrNotExist}
 			}
 			return &viewError{Path: rel, Culprit: p, Reason: fmt.Sprintf("symlink leaves the repository (points to %s); it is not followed", target), Err: fs.ErrPermission}

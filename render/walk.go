@@ -75,7 +75,7 @@ func walk(v *view, errs *errorList) *tree {
 func (w *walker) dir(rel string) {
 	entries, err := w.v.readDir(orDot(rel))
 	if err != nil {
-		w.errs.add(viewProblem(orDot(rel), err))
+		w.errs.addView(orDot(rel), err)
 		return
 	}
 	w.readIgnore(rel, entries)
@@ -111,7 +111,7 @@ func (w *walker) entry(rel string, e fs.DirEntry) {
 	case mode&fs.ModeSymlink != 0:
 		info, err := w.v.stat(rel)
 		if err != nil {
-			w.errs.add(viewProblem(rel, err))
+			w.errs.addView(rel, err)
 			return
 		}
 		if info.IsDir() {
@@ -119,7 +119,7 @@ func (w *walker) entry(rel string, e fs.DirEntry) {
 		}
 	case !mode.IsRegular():
 		if info, err := e.Info(); err == nil {
-			w.errs.add(viewProblem(rel, irregular(rel, info)))
+			w.errs.addView(rel, irregular(rel, info))
 		}
 		return
 	}
@@ -144,7 +144,7 @@ func (w *walker) readIgnore(rel string, entries []fs.DirEntry) {
 	file := path.Join(rel, IgnoreFile)
 	data, err := w.v.readFile(file)
 	if err != nil {
-		w.errs.add(viewProblem(file, err))
+		w.errs.addView(file, err)
 		return
 	}
 	var domain []string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +27,8 @@ type prOptions struct {
 	path       string
 	kubeconfig string
 	context    string
-	// renderTimeout bounds the render of each side.
-	renderTimeout time.Duration
+	// render bounds the render of each side.
+	render renderBoundsOptions
 	// Lineage: where the check's records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
@@ -72,7 +71,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
-	f.DurationVar(&o.renderTimeout, "render-timeout", pullrequest.DefaultRenderTimeout, "how long the render of the head (and of the base) may take; a head that takes longer is invalid")
+	addRenderBoundsFlags(f, &o.render)
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
@@ -132,10 +131,11 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, usageError{err}
 	}
-	if o.renderTimeout <= 0 {
-		return pullrequest.Options{}, usageError{fmt.Errorf("--render-timeout must be positive, not %s", o.renderTimeout)}
+	bounds, err := o.render.bounds()
+	if err != nil {
+		return pullrequest.Options{}, err
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, RenderTimeout: o.renderTimeout}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, RenderBounds: bounds}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster, single)

@@ -42,7 +42,7 @@ type serveOptions struct {
 	allowMassPrune    bool
 	lineageBranch     string
 	followTimeout     time.Duration
-	renderTimeout     time.Duration
+	render            renderBoundsOptions
 	lineageAuthor     string
 	leader            leaderOptions
 	github            serveGitHubOptions
@@ -108,7 +108,7 @@ STATE-DIR/suspend-<cluster> (one cluster); delete it to resume.`,
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
-	f.DurationVar(&o.renderTimeout, "render-timeout", daemon.DefaultRenderTimeout, "how long the render of a revision, or of a pull request's side, may take; one that takes longer is reported and not applied")
+	addRenderBoundsFlags(f, &o.render)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -131,6 +131,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	src, err := newServeSource(o)
+	if err != nil {
+		return err
+	}
+	bounds, err := o.render.bounds()
 	if err != nil {
 		return err
 	}
@@ -158,8 +162,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		},
 		MaxConcurrentClusters: o.maxClusters, StateDir: o.stateDir, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
-		RenderTimeout: o.renderTimeout,
-		Log:           log, Metrics: daemon.NewMetrics(reg),
+		RenderBounds: bounds,
+		Log:          log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {

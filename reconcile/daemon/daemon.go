@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -70,10 +69,10 @@ type Config struct {
 	// of the Secrets of the revision applied. Default: one of
 	// reconcile.DefaultRedactPatterns.
 	Redactor *reconcile.Redactor
-	// RenderTimeout bounds the render of one revision; a revision that
-	// takes longer is reported, not retried, and the previous one stays
-	// in force. Default DefaultRenderTimeout.
-	RenderTimeout time.Duration
+	// RenderBounds bound the render of one revision (its time, and a
+	// child process); a revision past them is reported, not retried, and
+	// the previous one stays in force.
+	RenderBounds render.Bounds
 	// Recorded, when set, is called with the finished record of every run
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
@@ -97,9 +96,6 @@ type Daemon struct {
 	failed string
 }
 
-// DefaultRenderTimeout bounds the render of a revision (or of a pull
-// request's side) by default.
-const DefaultRenderTimeout = 2 * time.Minute
 
 // New returns a daemon; Run starts it.
 func New(cfg Config) *Daemon {
@@ -117,9 +113,6 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.FollowTimeout <= 0 {
 		cfg.FollowTimeout = 30 * time.Minute
-	}
-	if cfg.RenderTimeout <= 0 {
-		cfg.RenderTimeout = DefaultRenderTimeout
 	}
 	if cfg.FollowInterval <= 0 {
 		cfg.FollowInterval = 5 * time.Second
@@ -199,7 +192,7 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	if !fresh {
 		return
 	}
-	res, err := RenderRevision(ctx, snap.Dir, snap.Revision, d.cfg.RenderTimeout)
+	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision}, d.cfg.RenderBounds)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down
@@ -213,14 +206,6 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	d.cfg.Metrics.sourceRevision(snap.Revision, true)
 	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations))
 	d.publish(ctx, res, snap, wg)
-}
-
-// RenderRevision renders the config repo in dir at revision, bounded by
-// timeout: past it, the error says so.
-func RenderRevision(ctx context.Context, dir, revision string, timeout time.Duration) (*render.Result, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("it took longer than the render timeout of %s (--render-timeout)", timeout))
-	defer cancel()
-	return render.Dir(ctx, dir, render.Options{Revision: revision})
 }
 
 // renderFailed reports an invalid revision; nothing is applied.

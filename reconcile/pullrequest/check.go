@@ -53,15 +53,10 @@ type Options struct {
 	// Redact are patterns (Go regexps) hidden in the comment's free text
 	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
 	Redact []string
-	// RenderTimeout bounds the render of each side (default
-	// DefaultRenderTimeout): a head that takes longer is invalid, with a
-	// problem that says so.
-	RenderTimeout time.Duration
+	// RenderBounds bound the render of each side (its time, and a child
+	// process): a head past them is invalid, with a problem that says so.
+	RenderBounds render.Bounds
 }
-
-// DefaultRenderTimeout bounds the render of each side of a pull request
-// by default.
-const DefaultRenderTimeout = 2 * time.Minute
 
 // ClusterResult is the check of one cluster.
 type ClusterResult struct {
@@ -177,7 +172,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 		}
 		co.HeadDir, co.BaseDir = filepath.Join(co.HeadDir, clean), filepath.Join(co.BaseDir, clean)
 	}
-	base, head := renderSides(ctx, co, pr, res, o.RenderTimeout)
+	base, head := renderSides(ctx, co, pr, res, o)
 	res.declarations = head
 	if res.Valid() {
 		res.Clusters = planClusters(base, head)
@@ -211,13 +206,10 @@ func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
 }
 
 // renderSides renders the head (its problems go to res) and the base
-// (its failure is res.BaseError), each bounded by timeout; a side that
+// (its failure is res.BaseError), each within o.RenderBounds; a side that
 // does not render is nil.
-func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, timeout time.Duration) (base, head *render.Result) {
-	if timeout <= 0 {
-		timeout = DefaultRenderTimeout
-	}
-	head, err := renderSide(ctx, co.HeadDir, pr.Head.SHA, timeout)
+func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, o Options) (base, head *render.Result) {
+	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA}, o.RenderBounds)
 	if err != nil {
 		res.secrets = render.SecretValues(err)
 		res.Problems = render.Problems(err, co.HeadDir, render.Explain())
@@ -227,7 +219,7 @@ func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result
 		return nil, nil
 	}
 	res.Declarations = len(head.Declarations)
-	base, err = renderSide(ctx, co.BaseDir, pr.Base.SHA, timeout)
+	base, err = render.DirBounded(ctx, co.BaseDir, render.Options{Revision: pr.Base.SHA}, o.RenderBounds)
 	if err != nil {
 		res.secrets = append(res.secrets, render.SecretValues(err)...)
 		var msgs []string
@@ -241,13 +233,6 @@ func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result
 		return nil, head
 	}
 	return base, head
-}
-
-// renderSide renders one side of the pull request within timeout.
-func renderSide(ctx context.Context, dir, revision string, timeout time.Duration) (*render.Result, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("it took longer than the render timeout of %s (--render-timeout)", timeout))
-	defer cancel()
-	return render.Dir(ctx, dir, render.Options{Revision: revision})
 }
 
 // planClusters plans every cluster of base or head, by name.
