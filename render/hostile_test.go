@@ -260,9 +260,11 @@ func hostileCases() []hostileCase {
 			want: []string{`clusters/dev/app/kustomization.yaml:4:13: configMapGenerator[].files: ".k.txt": symlink leaves the repository (points to $OUT/passwd); it is not followed`},
 		},
 		{
-			name:  ".trellisignore linked to a host file",
-			setup: func(t *testing.T, repo, outside string) { link(t, repo, ".trellisignore", filepath.Join(outside, "passwd")) },
-			want:  []string{`.trellisignore:1:1: symlink leaves the repository (points to $OUT/passwd); it is not followed`},
+			name: ".trellisignore linked to a host file",
+			setup: func(t *testing.T, repo, outside string) {
+				link(t, repo, ".trellisignore", filepath.Join(outside, "passwd"))
+			},
+			want: []string{`.trellisignore:1:1: symlink leaves the repository (points to $OUT/passwd); it is not followed`},
 		},
 		{
 			name:  ".trellisignore linked to /dev/zero",
@@ -276,22 +278,29 @@ func hostileCases() []hostileCase {
 			want:   []string{`.trellisignore:1:1: file is 100 KiB, over the limit of 64 KiB for one file`},
 		},
 		{
-			name:  "manifest linked to a host file",
-			setup: func(t *testing.T, repo, outside string) { link(t, repo, "clusters/dev/leak.yaml", filepath.Join(outside, "secret.yaml")) },
-			want:  []string{`clusters/dev/leak.yaml:1:1: symlink leaves the repository (points to $OUT/secret.yaml); it is not followed`},
+			name: "manifest linked to a host file",
+			setup: func(t *testing.T, repo, outside string) {
+				link(t, repo, "clusters/dev/leak.yaml", filepath.Join(outside, "secret.yaml"))
+			},
+			want: []string{`clusters/dev/leak.yaml:1:1: symlink leaves the repository (points to $OUT/secret.yaml); it is not followed`},
 		},
 		{
-			name:  "symlink loop",
-			setup: func(t *testing.T, repo, _ string) { link(t, repo, "a.yaml", "b.yaml"); link(t, repo, "b.yaml", "a.yaml") },
+			name: "symlink loop",
+			setup: func(t *testing.T, repo, _ string) {
+				link(t, repo, "a.yaml", "b.yaml")
+				link(t, repo, "b.yaml", "a.yaml")
+			},
 			want: []string{
 				`a.yaml:1:1: symlink cannot be resolved: too many levels of symbolic links`,
 				`b.yaml:1:1: symlink cannot be resolved: too many levels of symbolic links`,
 			},
 		},
 		{
-			name:  "manifest that is a named pipe",
-			setup: func(t *testing.T, repo, _ string) { require.NoError(t, syscall.Mkfifo(filepath.Join(repo, "pipe.yaml"), 0o644)) },
-			want:  []string{`pipe.yaml:1:1: not a regular file (a named pipe); only regular files, directories and symlinks to them inside the repository are read`},
+			name: "manifest that is a named pipe",
+			setup: func(t *testing.T, repo, _ string) {
+				require.NoError(t, syscall.Mkfifo(filepath.Join(repo, "pipe.yaml"), 0o644))
+			},
+			want: []string{`pipe.yaml:1:1: not a regular file (a named pipe); only regular files, directories and symlinks to them inside the repository are read`},
 		},
 		{
 			name:  "a 5 MiB manifest",

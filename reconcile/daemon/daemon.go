@@ -96,7 +96,6 @@ type Daemon struct {
 	failed string
 }
 
-
 // New returns a daemon; Run starts it.
 func New(cfg Config) *Daemon {
 	if cfg.Interval <= 0 {
