@@ -67,14 +67,11 @@ func (l *loader) loadCUE(t *tree) {
 		args[i] = "./" + d
 	}
 	insts := load.Instances(args, o.config())
-	embeds, ok := l.checkEmbeds(o, insts)
-	if !ok {
-		return
-	}
-	if embeds {
+	refused, embedded := l.checkEmbeds(o, insts)
+	if embedded {
 		insts = load.Instances(args, o.config()) // again, with the embedded files
 	}
-	for _, inst := range insts {
+	for i, inst := range insts {
 		if l.errs.full() {
 			return
 		}
@@ -82,7 +79,7 @@ func (l *loader) loadCUE(t *tree) {
 			l.errs.add(o.rename(inst.Err))
 			continue
 		}
-		if !l.checkImports(inst) {
+		if refused[i] || !l.checkImports(inst) {
 			continue
 		}
 		v := l.ctx.BuildInstance(inst)
@@ -284,28 +281,25 @@ func (l *loader) checkImports(inst *build.Instance) bool {
 
 // checkEmbeds checks each @embed of the instances' files against the
 // view, and adds the files they name (file=) or match (glob=) to the
-// overlay; it reports whether any was added, and refuses (at the
-// attribute, with the view's reason) a file the view refuses.
-func (l *loader) checkEmbeds(o *cueOverlay, insts []*build.Instance) (added, ok bool) {
-	ok = true
-	seen := map[*ast.File]bool{}
-	for _, inst := range insts {
+// overlay. A file the view refuses is reported at the attribute, with the
+// view's reason, and its instance (by index) is refused; embedded says
+// whether files were added.
+func (l *loader) checkEmbeds(o *cueOverlay, insts []*build.Instance) (refused map[int]bool, embedded bool) {
+	refused = map[int]bool{}
+	for i, inst := range insts {
 		for _, f := range inst.Files {
-			if seen[f] {
-				continue
-			}
-			seen[f] = true
 			dir := path.Dir(relPath(l.root, f.Filename))
 			ast.Walk(f, func(n ast.Node) bool {
 				if a, isAttr := n.(*ast.Attribute); isAttr {
-					n, good := l.embed(o, dir, a)
-					added, ok = added || n > 0, ok && good
+					n, ok := l.embed(o, dir, a)
+					embedded = embedded || n > 0
+					refused[i] = refused[i] || !ok
 				}
 				return true
 			}, nil)
 		}
 	}
-	return added, ok
+	return refused, embedded
 }
 
 // embed checks one attribute; an @embed's files go to the overlay.
