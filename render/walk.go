@@ -90,6 +90,10 @@ func (w *walker) dir(rel string) {
 		if w.errs.full() {
 			return
 		}
+		if !fs.ValidPath(e.Name()) {
+			w.errs.addf(fileError(orDot(rel), "").Position(), "%q: not a valid file name (names must be UTF-8)", e.Name())
+			continue
+		}
 		w.entry(path.Join(rel, e.Name()), e)
 	}
 }
