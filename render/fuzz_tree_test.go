@@ -98,7 +98,7 @@ func FuzzWalk(f *testing.F) {
 		repo, _ := fuzzTree(t, script)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		v, err := openView(ctx, repo, Limits{})
+		v, err := openView(ctx, repo, Limits{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -71,17 +71,17 @@ type loader struct {
 // (see Problems); nothing is partially returned when there is any. When
 // ctx ends first, Load returns at once with an error wrapping ErrStopped.
 func Load(ctx context.Context, root string, limits Limits) (*Repo, error) {
-	return bounded(ctx, func() (*Repo, error) { return loadRepo(ctx, root, limits) })
+	return bounded(ctx, func() (*Repo, error) { return loadRepo(ctx, root, Options{Limits: limits}) })
 }
 
-func loadRepo(ctx context.Context, root string, limits Limits) (*Repo, error) {
-	limits = limits.withDefaults()
+func loadRepo(ctx context.Context, root string, opts Options) (*Repo, error) {
+	limits := opts.Limits.withDefaults()
 	cctx := cuecontext.New()
 	s, err := schema.Load(cctx)
 	if err != nil {
 		return nil, err
 	}
-	v, err := openView(ctx, root, limits)
+	v, err := openView(ctx, root, limits, opts.openRoot)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type Options struct {
 	Cluster string
 	// Limits bound what loading the repo may read (zero: the defaults).
 	Limits Limits
+	// openRoot opens the repo's directory (default os.OpenRoot; the
+	// benchmarks compare it with plain system calls).
+	openRoot openRoot
 }
 
 // Dir loads, validates and renders the config repo at root: every check
@@ -28,7 +31,7 @@ type Options struct {
 // ctx ends first, Dir returns at once with an error wrapping ErrStopped.
 func Dir(ctx context.Context, root string, opts Options) (*Result, error) {
 	return bounded(ctx, func() (*Result, error) {
-		repo, err := loadRepo(ctx, root, opts.Limits)
+		repo, err := loadRepo(ctx, root, opts)
 		if err != nil {
 			return nil, err
 		}
