@@ -144,3 +144,14 @@ func lineageFiles(t *testing.T, dir string) []string {
 	}))
 	return out
 }
+
+// A head whose render passes --render-timeout is invalid: the comment
+// says so, and the render (a child process) is killed, not left running.
+func TestPRCommandRenderTimeout(t *testing.T) {
+	pc := newPRCase(t)
+	pr := pc.open(t, map[string]string{"teams/slow.cue": expensiveCUE})
+	r := pc.run(t, "--render-timeout", "2s")
+	assert.Equal(t, exitFailed, r.exit, r.stderr)
+	assert.Contains(t, r.stdout, "render stopped: it took longer than the render timeout of 2s (--render-timeout)")
+	assert.Equal(t, map[string]string{"trellis/validate": "failure", "trellis/plan": "failure"}, pc.states(pr.Head.SHA))
+}
