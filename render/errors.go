@@ -192,6 +192,20 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 	return out
 }
 
+// CountProblems is how many problems ps stands for: each one, and the
+// number a last "… and N more problems" stands for.
+func CountProblems(ps []Problem) int {
+	n := 0
+	for _, p := range ps {
+		if p.More > 0 {
+			n += p.More
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // problemsError carries problems already formatted (by a render child),
 // and the values of the Secrets of the repo.
 type problemsError struct {
