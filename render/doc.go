@@ -19,8 +19,8 @@
 //
 // A repo is hostile input (a pull request from a fork is one). Every byte
 // of it is read through one view (view.go), opened with os.Root: paths
-// are resolved beneath the repo by the kernel, so a symlink may point
-// anywhere inside it and never out; pipes, sockets and devices are
+// are opened component by component beneath the repo (openat), so a
+// symlink may point anywhere inside it and never out; pipes, sockets and devices are
 // refused before they are opened; nothing under .git is read; sizes and
 // entries are bounded (Limits). CUE loads from an overlay of files read
 // through the view, rooted at a directory that does not exist, with

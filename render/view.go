@@ -15,13 +15,14 @@ import (
 )
 
 // A config repo is hostile input: every byte of it is read through one
-// view, confined to the repo's directory by os.Root (the kernel resolves
-// each path component beneath the root; a symlink may point anywhere
+// view, confined to the repo's directory by os.Root (each path component
+// is opened relative to the one before, with openat; a symlink is
+// followed only while it stays beneath the root, so it may point anywhere
 // inside the repo, never outside it). The view reads only regular files
 // and directories (devices, named pipes and sockets are refused before
 // they are opened), never anything under .git, and counts what it reads
 // against Limits. The walk, the YAML and JSON loader, kustomize's
-// filesystem and CUE's loader (through an io/fs.FS) all read through it.
+// in-memory filesystem and CUE's overlay are all filled through it.
 
 // Limits bound what loading one repo may read and report. Zero fields take
 // the defaults.
