@@ -43,7 +43,9 @@ lint:
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadTree$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
 	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
 

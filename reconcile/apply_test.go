@@ -27,7 +27,7 @@ import (
 func TestApplyExamples(t *testing.T) {
 	base := cp.Namespace(t)
 	c := newClient(t)
-	res, err := render.Dir("../examples", render.Options{Revision: "r1"})
+	res, err := render.Dir(t.Context(), "../examples", render.Options{Revision: "r1"})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 2)
 	for _, cl := range res.Clusters {
@@ -291,7 +291,7 @@ func repoFrom(t testing.TB, name, ns string) string {
 // renderRepo renders the only cluster of the repo at dir.
 func renderRepo(t testing.TB, dir, revision string) render.Cluster {
 	t.Helper()
-	res, err := render.Dir(dir, render.Options{Revision: revision})
+	res, err := render.Dir(t.Context(), dir, render.Options{Revision: revision})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 1)
 	return res.Clusters[0]

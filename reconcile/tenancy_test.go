@@ -43,7 +43,7 @@ spec:
 	write("teams/a/app.yaml", fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: %s, annotations: {trellis.dev/cluster: mt}}\ndata: {k: v}\n", team))
 	write("teams/a/quota.yaml", fmt.Sprintf(quota, team))
 	write("platform/quota.yaml", fmt.Sprintf(quota, platform))
-	res, err := render.Dir(repo, render.Options{Revision: "r1"})
+	res, err := render.Dir(context.Background(), repo, render.Options{Revision: "r1"})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 1)
 

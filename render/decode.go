@@ -68,11 +68,14 @@ func (l *loader) validationErrors(v cue.Value, err error) {
 			continue
 		}
 		format, args := e.Msg()
+		path := declPath(e.Path())
+		if sensitivePath(path) && format != "mismatched types %s and %s" {
+			args = elide(args)
+		}
 		msg := fmt.Sprintf(format, args...)
 		if strings.HasPrefix(msg, "incomplete value") {
 			msg = "missing required field"
 		}
-		path := declPath(e.Path())
 		l.errs.addf(nearestPos(v, path), "%s: %s", formatPath(path), msg)
 	}
 }

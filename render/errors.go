@@ -1,8 +1,10 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -15,14 +17,30 @@ import (
 // position of the offending field. They are collected into one list and
 // formatted once, at the edge, by Format.
 
-// errorList collects positioned errors.
+// errorList collects positioned errors, at most max (0: no limit); those
+// beyond are only counted, so that a repo of a hundred thousand broken
+// documents costs neither the memory of as many errors nor the time to
+// find them all: loaders stop once the list is full.
 type errorList struct {
-	errs cueerrors.Error
+	errs    cueerrors.Error
+	n       int
+	max     int
+	dropped int
+	// limit is how many problems Problems reports.
+	limit int
+	// halted is set by a limit on the repo.
+	halted bool
+}
+
+// newErrorList collects up to 4 × limit errors (several CUE errors often
+// make one problem) for Problems to report limit of.
+func newErrorList(limit int) *errorList {
+	return &errorList{max: 4 * limit, limit: limit}
 }
 
 // addf records an error at pos.
 func (l *errorList) addf(pos token.Pos, format string, args ...any) {
-	l.errs = cueerrors.Append(l.errs, cueerrors.Newf(pos, format, args...))
+	l.add(cueerrors.Newf(pos, format, args...))
 }
 
 // add records err, keeping its positions if it has any.
@@ -30,12 +48,34 @@ func (l *errorList) add(err error) {
 	if err == nil {
 		return
 	}
-	l.errs = cueerrors.Append(l.errs, cueerrors.Promote(err, ""))
+	for _, e := range cueerrors.Errors(cueerrors.Promote(err, "")) {
+		if l.max > 0 && l.n >= l.max {
+			l.dropped++
+			continue
+		}
+		l.errs = cueerrors.Append(l.errs, e)
+		l.n++
+	}
+}
+
+// addView records an error of the view about rel; one about a limit on
+// the whole repo ends the load (see full).
+func (l *errorList) addView(rel string, err error) {
+	l.add(viewProblem(rel, err))
+	if errors.Is(err, errLimit) && !errors.Is(err, errFileLimit) {
+		l.halted = true
+	}
+}
+
+// full reports whether no more errors are kept, or a limit on the repo
+// was reached: loading stops.
+func (l *errorList) full() bool {
+	return l.halted || (l.max > 0 && l.n >= l.max)
 }
 
 // count is the number of errors collected.
 func (l *errorList) count() int {
-	return len(cueerrors.Errors(l.errs))
+	return l.n + l.dropped
 }
 
 // err returns the collected errors, or nil.
@@ -43,8 +83,27 @@ func (l *errorList) err() error {
 	if l.errs == nil {
 		return nil
 	}
+	if l.dropped > 0 || l.limit > 0 {
+		return cueerrors.Append(l.errs, &moreProblems{n: l.dropped, limit: l.limit})
+	}
 	return l.errs
 }
+
+// moreProblems ends an error list: how many errors were not kept, and how
+// many problems to report.
+type moreProblems struct {
+	n, limit int
+}
+
+var _ cueerrors.Error = (*moreProblems)(nil)
+
+func (m *moreProblems) Error() string {
+	return fmt.Sprintf("… and %d more problems", m.n)
+}
+func (m *moreProblems) Position() token.Pos         { return token.NoPos }
+func (m *moreProblems) InputPositions() []token.Pos { return nil }
+func (m *moreProblems) Path() []string              { return nil }
+func (m *moreProblems) Msg() (string, []any)        { return m.Error(), nil }
 
 // fileError returns an error at line 1, column 1 of a file.
 func fileError(path string, format string, args ...any) cueerrors.Error {
@@ -52,12 +111,15 @@ func fileError(path string, format string, args ...any) cueerrors.Error {
 	return cueerrors.Newf(f.Pos(0, token.NoRelPos), format, args...)
 }
 
-// Problem is one formatted error: a position and a message.
+// Problem is one formatted error: a position and a message. The last
+// problem of a list cut short by Limits.Problems has More set: how many
+// more there were.
 type Problem struct {
-	Path    string `json:"path"`
-	Line    int    `json:"line"`
-	Column  int    `json:"column"`
+	Path    string `json:"path,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
+	More    int    `json:"more,omitempty"`
 }
 
 func (p Problem) String() string {
@@ -68,11 +130,17 @@ func (p Problem) String() string {
 }
 
 // Problems turns an error from Load or Render into positioned problems, with
-// paths relative to root, sorted by position, duplicates removed. explain
-// rewrites messages (nil keeps them).
+// paths relative to root, sorted by position, duplicates removed, at most
+// Limits.Problems of them (DefaultProblems for other errors) and then one
+// saying how many more there were. explain rewrites messages (nil keeps
+// them).
 func Problems(err error, root string, explain func(string) string) []Problem {
 	if err == nil {
 		return nil
+	}
+	var given *problemsError
+	if errors.As(err, &given) {
+		return given.problems
 	}
 	if abs, absErr := filepath.Abs(root); absErr == nil {
 		root = abs
@@ -82,7 +150,15 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 	}
 	seen := map[string]bool{}
 	var out []Problem
+	limit, dropped := DefaultProblems, 0
 	for _, e := range cueerrors.Errors(err) {
+		if m, ok := e.(*moreProblems); ok {
+			dropped += m.n
+			if m.limit > 0 {
+				limit = m.limit
+			}
+			continue
+		}
 		p := problem(e, root)
 		if explain != nil {
 			p.Message = explain(p.Message)
@@ -106,18 +182,59 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 		}
 		return a.Column < b.Column
 	})
+	if len(out) > limit {
+		dropped += len(out) - limit
+		out = out[:limit]
+	}
+	if dropped > 0 {
+		out = append(out, Problem{Message: fmt.Sprintf("… and %d more problems", dropped), More: dropped})
+	}
 	return out
+}
+
+// CountProblems is how many problems ps stands for: each one, and the
+// number a last "… and N more problems" stands for.
+func CountProblems(ps []Problem) int {
+	n := 0
+	for _, p := range ps {
+		if p.More > 0 {
+			n += p.More
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// problemsError carries problems already formatted (by a render child),
+// and the values of the Secrets of the repo.
+type problemsError struct {
+	problems []Problem
+	secrets  []string
+}
+
+func (e *problemsError) Error() string {
+	msgs := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		msgs[i] = p.String()
+	}
+	return strings.Join(msgs, "\n")
 }
 
 // problem picks the most specific position of e that lies in the user's
 // repo (not in the embedded schema) and formats the message.
 func problem(e cueerrors.Error, root string) Problem {
 	format, args := e.Msg()
-	msg := fmt.Sprintf(format, args...)
-	if msg == "" {
-		msg = e.Error()
+	path := declPath(e.Path())
+	sensitive := sensitivePath(path)
+	if sensitive && format != "mismatched types %s and %s" {
+		args = elide(args)
 	}
-	if path := declPath(e.Path()); len(path) > 0 {
+	msg := fmt.Sprintf(format, args...)
+	if full := e.Error(); msg == "" || (!sensitive && strings.HasPrefix(full, msg+": ")) {
+		msg = full // a wrapped error's message ends with its cause's
+	}
+	if len(path) > 0 {
 		msg = formatPath(path) + ": " + msg
 	}
 	pos := userPos(e)
@@ -282,4 +399,34 @@ func enumConflict(ps []Problem, idx []int) int {
 	sort.Strings(wants)
 	ps[idx[0]].Message = fmt.Sprintf("%s: invalid value %s (want one of %s)", field, value, strings.Join(wants, ", "))
 	return idx[0]
+}
+
+// ElidedValue replaces a value in a message about a field that may hold a
+// secret.
+const ElidedValue = "<value elided>"
+
+// sensitiveField matches the names of fields whose values may be secret.
+var sensitiveField = regexp.MustCompile(`(?i)^(data|stringData|env|.*(password|passwd|secret|token|credential|api_?key|private_?key|auth).*)$`)
+
+// sensitivePath reports whether a field path passes through a field that
+// may hold a secret: a Secret's data and stringData, environment
+// variables, and fields named like credentials.
+func sensitivePath(path []string) bool {
+	for _, p := range path {
+		if sensitiveField.MatchString(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// elide replaces every argument of a message by ElidedValue: the values a
+// CUE error prints (both sides of a conflict, a value out of bounds) are
+// the user's.
+func elide(args []any) []any {
+	out := make([]any, len(args))
+	for i := range args {
+		out[i] = ElidedValue
+	}
+	return out
 }

@@ -35,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			repo, err := Load(dir)
+			repo, err := Load(t.Context(), dir, Limits{})
 			if err == nil {
 				if _, err := Render(repo, Options{Revision: "r"}); err != nil {
 					_ = Problems(err, dir, nil)

@@ -1,9 +1,11 @@
 package render
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"path"
-	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -15,12 +17,18 @@ import (
 // memRoot is where the repo sits in kustomize's in-memory filesystem.
 const memRoot = "/repo"
 
-// Kustomize never sees the disk. The repo's files are copied into an
-// in-memory filesystem, so a path that leaves the repo (by "..", an
-// absolute path or a symlink) finds nothing; plugins, exec and Helm are
-// disabled; and every kustomization is checked beforehand so that remote
-// bases and paths leaving the repo get a clear, positioned error instead of
-// a network fetch.
+// Kustomize never sees the disk. Before anything is built, every path a
+// kustomization names (resources, bases, components, patches, generator
+// files, ...) is checked against an allow-list: a relative path that
+// exists inside the repo, that kustomize cannot take for a remote
+// repository or URL, and, for a file, in or below the kustomization's
+// directory; a base is a directory with a kustomization of its own. Plugins
+// and Helm charts are refused. Only then are the files kustomize may read
+// (those below kustomizations, and those named) copied through the view
+// into an in-memory filesystem, and kustomize builds from it with
+// root-only load restrictions, plugins and exec disabled. Nothing runs a
+// program (kustomize's remote bases run git) or opens a connection
+// (remote resources are fetched over HTTP).
 
 // kustomizeBuilder builds the repo's kustomizations.
 type kustomizeBuilder struct {
@@ -28,21 +36,47 @@ type kustomizeBuilder struct {
 	k  *krusty.Kustomizer
 }
 
-func (l *loader) newKustomizeBuilder(t *tree) (*kustomizeBuilder, error) {
-	fs := filesys.MakeFsInMemory()
-	for _, rel := range t.files {
-		data, err := os.ReadFile(filepath.Join(t.root, filepath.FromSlash(rel)))
-		if err != nil {
-			return nil, err
+// kustomizeCheck is the state of checking a repo's kustomizations: the
+// files they may read.
+type kustomizeCheck struct {
+	t *tree
+	// named are files named by kustomizations outside the walked files
+	// (hidden ones, or below a symlinked directory).
+	named map[string]bool
+}
+
+func (l *loader) newKustomizeBuilder(c *kustomizeCheck) (*kustomizeBuilder, bool) {
+	mem := filesys.MakeFsInMemory()
+	var dirs []string
+	for d := range c.t.allKustomizations {
+		dirs = append(dirs, d)
+	}
+	files := map[string]bool{}
+	for _, rel := range c.t.files {
+		if underAny(rel, dirs) {
+			files[rel] = true
 		}
-		if err := fs.WriteFile(path.Join(memRoot, rel), data); err != nil {
-			return nil, err
+	}
+	for rel := range c.named {
+		files[rel] = true
+	}
+	ok := true
+	for rel := range files {
+		data, err := l.view.readFile(rel)
+		if err != nil {
+			l.errs.addView(rel, err)
+			ok = false
+			continue
+		}
+		if err := mem.WriteFile(path.Join(memRoot, rel), data); err != nil {
+			l.errs.add(fileError(rel, "%v", err))
+			ok = false
 		}
 	}
 	opts := krusty.MakeDefaultOptions()
-	opts.LoadRestrictions = types.LoadRestrictionsNone // confined by the in-memory filesystem
+	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
 	opts.PluginConfig = types.DisabledPluginConfig()
-	return &kustomizeBuilder{fs: fs, k: krusty.MakeKustomizer(opts)}, nil
+	return &kustomizeBuilder{fs: mem, k: krusty.MakeKustomizer(opts)}, ok
 }
 
 // loadKustomizations checks every kustomization file, then builds those
@@ -52,28 +86,28 @@ func (l *loader) loadKustomizations(t *tree) {
 	if len(t.allKustomizations) == 0 {
 		return
 	}
+	c := &kustomizeCheck{t: t, named: map[string]bool{}}
 	clean := true
-	for _, dir := range t.allKustomizations {
-		clean = l.checkKustomization(dir) && clean
+	for _, dir := range sortedKeys(t.allKustomizations) {
+		clean = l.checkKustomization(c, dir) && clean
 	}
 	if !clean {
 		return
 	}
-	b, err := l.newKustomizeBuilder(t)
-	if err != nil {
-		l.errs.add(err)
+	b, ok := l.newKustomizeBuilder(c)
+	if !ok {
 		return
 	}
 	for _, dir := range t.kustomizations {
 		if clusterOf(dir, nil) == "" {
 			continue
 		}
-		l.buildKustomization(b, dir)
+		l.buildKustomization(b, dir, t.allKustomizations[dir])
 	}
 }
 
-func (l *loader) buildKustomization(b *kustomizeBuilder, dir string) {
-	file := path.Join(dir, kustomizationFile(l.root, dir))
+func (l *loader) buildKustomization(b *kustomizeBuilder, dir, name string) {
+	file := path.Join(dir, name)
 	resMap, err := b.k.Run(b.fs, path.Join(memRoot, dir))
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), memRoot+"/", "")
@@ -100,16 +134,19 @@ var kustomizationFields = []string{
 	"secretGenerator[].files", "secretGenerator[].envs", "secretGenerator[].env",
 }
 
+// baseFields name directories (kustomizations) as well as files.
+var baseFields = map[string]bool{"resources": true, "bases": true, "components": true}
+
 // kustomizationForbidden lists fields that run code or fetch charts.
 var kustomizationForbidden = []string{"generators", "transformers", "validators", "helmCharts", "helmGlobals", "helmChartInflationGenerator"}
 
-// checkKustomization refuses remote bases, plugins and paths that leave the
-// repo, at the position of the offending entry.
-func (l *loader) checkKustomization(dir string) bool {
-	file := path.Join(dir, kustomizationFile(l.root, dir))
-	data, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(file)))
+// checkKustomization refuses remote bases, plugins and paths that are not
+// files of the repo, at the position of the offending entry.
+func (l *loader) checkKustomization(c *kustomizeCheck, dir string) bool {
+	file := path.Join(dir, c.t.allKustomizations[dir])
+	data, err := l.view.readFile(file)
 	if err != nil {
-		l.errs.add(fileError(file, "%v", unwrapPathError(err)))
+		l.errs.addView(file, err)
 		return false
 	}
 	v, ok := l.yamlValue(file, data)
@@ -124,40 +161,95 @@ func (l *loader) checkKustomization(dir string) bool {
 	}
 	for _, field := range kustomizationFields {
 		for _, sv := range lookupStrings(v, field) {
-			l.checkKustomizePath(dir, field, sv)
+			if msg := l.checkKustomizePath(c, dir, field, mustString(sv)); msg != "" {
+				l.errs.addf(sv.Pos(), "%s: %s", field, msg)
+			}
 		}
 	}
 	return l.errs.count() == before
 }
 
-func (l *loader) checkKustomizePath(dir, field string, sv cue.Value) {
-	p := mustString(sv)
+// checkKustomizePath checks one path named by field of the kustomization
+// in dir, and returns why it is refused ("" when it is not).
+func (l *loader) checkKustomizePath(c *kustomizeCheck, dir, field, p string) string {
 	if _, after, ok := strings.Cut(p, "="); ok && strings.Contains(field, "Generator") {
 		p = after // key=path
 	}
-	switch {
-	case isRemote(p):
-		l.errs.addf(sv.Pos(), "%s: remote base %q is not allowed: kustomizations may only use files inside the repository", field, p)
-	case path.IsAbs(p) || filepath.IsAbs(p):
-		l.errs.addf(sv.Pos(), "%s: absolute path %q is not allowed: kustomizations may only use files inside the repository", field, p)
-	case leavesRepo(path.Join(dir, p)):
-		l.errs.addf(sv.Pos(), "%s: path %q leaves the repository", field, p)
+	if field == "patchesStrategicMerge" && strings.Contains(p, "\n") {
+		return "" // an inline patch
 	}
+	if why := remoteRef(p); why != "" {
+		what := "file"
+		if baseFields[field] {
+			what = "base"
+		}
+		return "remote " + what + " " + quote(p) + " is not allowed (" + why + "): kustomizations may only use files inside the repository"
+	}
+	if path.IsAbs(p) || strings.HasPrefix(p, `\`) {
+		return "absolute path " + quote(p) + " is not allowed: kustomizations may only use files inside the repository"
+	}
+	rel := path.Join(dir, p)
+	if leavesRepo(rel) {
+		return "path " + quote(p) + " leaves the repository"
+	}
+	info, err := l.view.stat(rel)
+	if err != nil {
+		var ve *viewError
+		if errors.As(err, &ve) && !errors.Is(err, fs.ErrNotExist) {
+			return quote(p) + ": " + ve.message()
+		}
+		return quote(p) + " does not exist in the repository"
+	}
+	if info.IsDir() {
+		if !baseFields[field] {
+			return quote(p) + " is a directory, not a file"
+		}
+		if _, ok := c.t.allKustomizations[rel]; !ok {
+			return "directory " + quote(p) + " is not a kustomization trellis reads (it holds no kustomization file, or it is hidden or ignored)"
+		}
+		return ""
+	}
+	if !underAny(rel, []string{dir}) {
+		return "file " + quote(p) + " is outside the kustomization's directory: a kustomization reads files only in or below its own directory (make the file's directory a base, with a kustomization of its own)"
+	}
+	c.named[rel] = true
+	return ""
 }
+
+// remoteRef says why kustomize could take p for a remote repository or a
+// URL (it clones the first with git, fetches the second over HTTP), or ""
+// when it cannot. It mirrors kustomize's own parsing (api/internal/git,
+// NewRepoSpecFromURL, and loader.IsRemoteFile), loosely: anything that
+// looks remote is refused, even if a file of that name exists.
+func remoteRef(p string) string {
+	lower := strings.ToLower(p)
+	first, _, _ := strings.Cut(p, "/")
+	switch {
+	case strings.Contains(p, "://"):
+		return "a URL"
+	case strings.HasPrefix(lower, "git::"):
+		return "a git URL"
+	case scpUser.MatchString(p):
+		return "an SSH address"
+	case strings.HasPrefix(lower, "github.com/") || strings.HasPrefix(lower, "github.com:") || lower == "github.com":
+		return "a GitHub repository"
+	case strings.Contains(first, ":"):
+		return "a URL or host:path address"
+	case strings.Contains(p, "?"):
+		return "a query, which only remote bases take"
+	case strings.Contains(strings.TrimPrefix(p, "./"), "//"):
+		return "a repository's subdirectory marker //"
+	}
+	return ""
+}
+
+// scpUser matches the user@ of an scp-like address, as kustomize does.
+var scpUser = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*@`)
 
 // leavesRepo reports whether a cleaned path relative to the repo's root
 // points above it.
 func leavesRepo(rel string) bool {
 	return rel == ".." || strings.HasPrefix(rel, "../")
-}
-
-func isRemote(p string) bool {
-	for _, s := range []string{"://", "git@", "?ref=", "?version=", "github.com/", "gitlab.com/", "bitbucket.org/"} {
-		if strings.Contains(p, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // lookupStrings returns the string values at a field path such as
@@ -186,11 +278,4 @@ func lookupStrings(v cue.Value, field string) []cue.Value {
 	return out
 }
 
-func kustomizationFile(root, dir string) string {
-	for _, n := range kustomizationNames {
-		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(dir), n)); err == nil {
-			return n
-		}
-	}
-	return kustomizationNames[0]
-}
+func quote(s string) string { return strconv.Quote(s) }

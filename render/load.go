@@ -1,13 +1,14 @@
 package render
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,40 +56,110 @@ type Manifest struct {
 type loader struct {
 	ctx    *cue.Context
 	schema *schema.Schema
-	root   string
-	errs   errorList
-	repo   *Repo
+	view   *view
+	// root is the repo's absolute path with symlinks resolved.
+	root string
+	errs *errorList
+	repo *Repo
+	// secrets are the values of the Secrets found, even when loading
+	// fails: they are hidden from what is shown of a failed load.
+	secrets []string
 	// pkgDir is the directory of the CUE package being collected.
 	pkgDir string
 }
 
-// Load reads and validates the config repo at root. All problems are
-// reported together as one error (see Problems); nothing is partially
-// returned when there is any.
-func Load(root string) (*Repo, error) {
-	ctx := cuecontext.New()
-	s, err := schema.Load(ctx)
+// Load reads and validates the config repo at root, through the confined
+// view, within limits. All problems are reported together as one error
+// (see Problems); nothing is partially returned when there is any. When
+// ctx ends first, Load returns at once with an error wrapping ErrStopped.
+func Load(ctx context.Context, root string, limits Limits) (*Repo, error) {
+	return bounded(ctx, func() (*Repo, error) { return loadRepo(ctx, root, Options{Limits: limits}) })
+}
+
+func loadRepo(ctx context.Context, root string, opts Options) (*Repo, error) {
+	limits := opts.Limits.withDefaults()
+	cctx := cuecontext.New()
+	s, err := schema.Load(cctx)
 	if err != nil {
 		return nil, err
 	}
-	t, err := walk(root)
+	v, err := openView(ctx, root, limits, opts.openRoot)
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{ctx: ctx, schema: s, root: t.root, repo: &Repo{Root: t.root}}
+	defer v.close()
+	l := &loader{ctx: cctx, schema: s, view: v, root: v.dir, errs: newErrorList(limits.Problems), repo: &Repo{Root: v.dir}}
+	t := walk(v, l.errs)
+	if err := l.stop(); err != nil {
+		return nil, err
+	}
 	for _, rel := range t.manifests {
+		if l.errs.full() {
+			break
+		}
 		l.loadYAMLFile(rel)
 	}
-	l.loadCUE(t.cueDirs)
+	if err := ctx.Err(); err != nil {
+		return nil, stopped(ctx)
+	}
+	l.loadCUE(t)
 	l.loadKustomizations(t)
-	if err := l.errs.err(); err != nil {
+	if err := l.stop(); err != nil {
 		return nil, err
 	}
 	l.validate()
-	if err := l.errs.err(); err != nil {
+	if err := l.stop(); err != nil {
 		return nil, err
 	}
 	return l.repo, nil
+}
+
+// stop is the error that ends the load, if any: the problems found so far
+// (with the Secret values seen, for redaction), or the context's end.
+func (l *loader) stop() error {
+	if err := l.view.ctx.Err(); err != nil {
+		return stopped(l.view.ctx)
+	}
+	if err := l.errs.err(); err != nil {
+		return &LoadError{err: err, root: l.root, secrets: l.secrets}
+	}
+	return nil
+}
+
+// LoadError is the error of a repo that does not load: its problems (see
+// Problems) and the values of the Secrets it holds. Its message is its
+// problems, as Problems formats them (values of secret-like fields
+// elided), one a line.
+type LoadError struct {
+	err     error
+	root    string
+	secrets []string
+}
+
+func (e *LoadError) Error() string {
+	ps := Problems(e.err, e.root, nil)
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *LoadError) Unwrap() error { return e.err }
+
+// SecretValues returns the values of the Secrets (data decoded, and
+// stringData) that a repo which failed to load holds, as far as it was
+// read, so that whatever shows its problems can hide them.
+func SecretValues(err error) []string {
+	var le *LoadError
+	if errors.As(err, &le) {
+		return slices.Clone(le.secrets)
+	}
+	var pe *problemsError
+	if errors.As(err, &pe) {
+		return slices.Clone(pe.secrets)
+	}
+	return nil
 }
 
 // Explain is the message rewriter to pass to Problems for errors from Load.
@@ -101,18 +172,23 @@ func Explain() func(string) string {
 }
 
 func (l *loader) loadYAMLFile(rel string) {
-	data, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
+	data, err := l.view.readFile(rel)
 	if err != nil {
-		l.errs.add(fileError(rel, "%v", unwrapPathError(err)))
+		l.errs.addView(rel, err)
 		return
 	}
 	l.loadYAML(rel, data)
 }
 
-// loadYAML loads every document of a YAML (or JSON) stream.
+// loadYAML loads every document of a YAML (or JSON) stream. A file with
+// no document (empty, or only comments) is skipped, as are empty
+// documents.
 func (l *loader) loadYAML(rel string, data []byte) {
-	dec := cueyaml.NewDecoder(rel, strings.NewReader(string(data)))
-	for {
+	if blank(data) {
+		return
+	}
+	dec := cueyaml.NewDecoder(rel, bytes.NewReader(data))
+	for !l.errs.full() {
 		expr, err := dec.Extract()
 		if errors.Is(err, io.EOF) {
 			return
@@ -123,6 +199,19 @@ func (l *loader) loadYAML(rel string, data []byte) {
 		}
 		l.loadDocument(rel, expr)
 	}
+}
+
+// blank reports whether a YAML or JSON file holds nothing but blank
+// lines, comments and document markers.
+func blank(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' || string(line) == "---" || string(line) == "..." {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 func (l *loader) loadDocument(rel string, expr ast.Expr) {
@@ -169,6 +258,7 @@ func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
 // kustomization).
 func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) {
 	obj := &unstructured.Unstructured{Object: m}
+	l.secrets = append(l.secrets, secretValues(obj)...)
 	if obj.GetName() == "" {
 		l.errs.addf(pos, "%s: metadata.name is required", obj.GetKind())
 		return
@@ -180,7 +270,7 @@ func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) 
 
 // yamlValue decodes a single-document YAML file.
 func (l *loader) yamlValue(rel string, data []byte) (cue.Value, bool) {
-	expr, err := cueyaml.NewDecoder(rel, strings.NewReader(string(data))).Extract()
+	expr, err := cueyaml.NewDecoder(rel, bytes.NewReader(data)).Extract()
 	if err != nil {
 		l.errs.add(yamlSyntaxError(rel, data, err))
 		return cue.Value{}, false

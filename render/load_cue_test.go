@@ -40,7 +40,7 @@ pipelines: [for n in ["a", "b"] {
 	spec: lib.team & {steps: [{name: "run", image: lib.image}]}
 }]
 `)
-	repo, err := Load(dir)
+	repo, err := Load(t.Context(), dir, Limits{})
 	require.NoError(t, err, Problems(err, dir, nil))
 	var names []string
 	for _, d := range repo.Declarations {
@@ -68,7 +68,7 @@ import (
 
 cluster: schema.#Cluster & {metadata: name: lib.name}
 `)
-	repo, err := Load(dir)
+	repo, err := Load(t.Context(), dir, Limits{})
 	require.NoError(t, err, Problems(err, dir, nil))
 	require.Len(t, repo.Declarations, 1)
 	assert.Equal(t, "dev", repo.Declarations[0].Name)

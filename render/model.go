@@ -65,7 +65,9 @@ type Cluster struct {
 type Result struct {
 	Revision     string
 	Declarations []Declaration
-	Clusters     []Cluster
+	// Manifests counts the plain manifests and kustomization outputs.
+	Manifests int
+	Clusters  []Cluster
 }
 
 // kindInput is what a namespaced kind's renderer gets besides its spec.

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -17,21 +19,71 @@ type Options struct {
 	Revision string
 	// Cluster, when set, renders only that cluster.
 	Cluster string
+	// Limits bound what loading the repo may read (zero: the defaults).
+	Limits Limits
+	// openRoot opens the repo's directory (default os.OpenRoot; the
+	// benchmarks compare it with plain system calls).
+	openRoot openRoot
 }
 
-// Dir loads, validates and renders the config repo at root.
-func Dir(root string, opts Options) (*Result, error) {
-	repo, err := Load(root)
-	if err != nil {
-		return nil, err
+// Dir loads, validates and renders the config repo at root: every check
+// there is, so that `trellis validate` and `trellis render` agree. When
+// ctx ends first, Dir returns at once with an error wrapping ErrStopped.
+func Dir(ctx context.Context, root string, opts Options) (*Result, error) {
+	return bounded(ctx, func() (*Result, error) {
+		repo, err := loadRepo(ctx, root, opts)
+		if err != nil {
+			return nil, err
+		}
+		return Render(repo, opts)
+	})
+}
+
+// ErrStopped is wrapped by the error of a load or render that its context
+// stopped: a signal, or a timeout (whose cause the error also wraps).
+var ErrStopped = errors.New("render stopped")
+
+// stopped is the error of a load stopped by ctx.
+func stopped(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+}
+
+// bounded runs f, a load or a render, and returns its result, or returns
+// as soon as ctx ends. Reading the repo stops with ctx, but a CUE
+// evaluation cannot be interrupted: it is left to finish in the
+// background, its result dropped. A panic in f (a bug, met on hostile
+// input) is an error, not a crash of the daemon.
+func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, stopped(ctx)
 	}
-	return Render(repo, opts)
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("render: internal error (a bug of trellis; please report it): %v", p)}
+			}
+		}()
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, stopped(ctx)
+	}
 }
 
 // Render turns a loaded repo into the objects each cluster should hold.
 // The output is deterministic: clusters by name, objects in apply order.
 func Render(repo *Repo, opts Options) (*Result, error) {
-	res := &Result{Revision: opts.Revision}
+	res := &Result{Revision: opts.Revision, Manifests: len(repo.Manifests)}
 	byCluster := map[string][]*Declaration{}
 	var clusters []*Declaration
 	for _, d := range repo.Declarations {
@@ -45,12 +97,12 @@ func Render(repo *Repo, opts Options) (*Result, error) {
 	if opts.Cluster != "" && !hasCluster(clusters, opts.Cluster) {
 		return nil, fmt.Errorf("no Cluster %q is declared", opts.Cluster)
 	}
-	var errs errorList
+	errs := newErrorList(DefaultProblems)
 	for _, cd := range clusters {
 		if opts.Cluster != "" && cd.Name != opts.Cluster {
 			continue
 		}
-		c := renderOne(cd, byCluster[cd.Name], repo.Manifests, opts.Revision, &errs)
+		c := renderOne(cd, byCluster[cd.Name], repo.Manifests, opts.Revision, errs)
 		res.Clusters = append(res.Clusters, c)
 	}
 	if err := errs.err(); err != nil {

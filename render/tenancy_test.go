@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,7 +77,7 @@ func TestPlainManifestIsNoDeclaration(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters", "dev"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "cluster.yaml"), []byte("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev}\nspec: {namespaces: {team: {serviceAccount: deployer}}}\n"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "clusters", "dev", "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: team, annotations: {trellis.dev/declaration: Cluster/dev}}\n"), 0o600))
-	res, err := Dir(dir, Options{})
+	res, err := Dir(context.Background(), dir, Options{})
 	require.NoError(t, err)
 	for _, o := range res.Clusters[0].Objects {
 		if o.GetKind() == "ConfigMap" {

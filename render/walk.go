@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -21,158 +19,190 @@ const IgnoreFile = ".trellisignore"
 // kustomizationNames are the file names that make a directory a kustomization.
 var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
-// tree is what a walk of the config repo found.
+// tree is what a walk of the config repo found. Paths are relative to the
+// repo, with '/'.
 type tree struct {
-	// root is the repo's absolute path with symlinks resolved.
-	root string
-	// manifests are YAML and JSON files, relative to root with '/'.
+	// manifests are YAML and JSON files.
 	manifests []string
-	// cueDirs are directories holding .cue files, relative to root.
+	// cueDirs are directories holding .cue files.
 	cueDirs []string
 	// kustomizations are directories holding a kustomization file that is
 	// not below another one.
 	kustomizations []string
-	// allKustomizations are all directories holding a kustomization file.
-	allKustomizations []string
+	// allKustomizations are all directories holding a kustomization file,
+	// with the name of that file.
+	allKustomizations map[string]string
 	// files are all regular files walked (and symlinks to files inside the
-	// repo), for kustomize's in-memory filesystem.
+	// repo).
 	files []string
 }
 
-// walk lists the files of the repo at root, skipping hidden entries,
-// cue.mod and ignored paths. Files below a kustomization are left to
-// kustomize. Every symlink is checked: one that leaves the repo (or dangles)
-// is an error, and nothing it points to is read.
-func walk(root string) (*tree, error) {
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return nil, err
-	}
-	t := &tree{root: abs}
-	var errs errorList
-	var patterns []gitignore.Pattern
-	matcher := gitignore.NewMatcher(nil)
-	var kustomizeDirs []string
-	cueDirs := map[string]bool{}
+// walker is the state of one walk.
+type walker struct {
+	v        *view
+	t        *tree
+	errs     *errorList
+	patterns []gitignore.Pattern
+	matcher  gitignore.Matcher
+	cueDirs  map[string]bool
+	// kustomized are the kustomization directories found so far, in walk
+	// order.
+	kustomized []string
+}
 
-	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+// walk lists the files of the repo, skipping hidden entries, cue.mod and
+// ignored paths. Files below a kustomization are left to kustomize. Every
+// entry is checked: a symlink that leaves the repo (or dangles) and
+// anything that is neither a file nor a directory are errors, and nothing
+// they point to is read. A symlink to a directory is not walked (the
+// directory is walked where it really is).
+func walk(v *view, errs *errorList) *tree {
+	w := &walker{
+		v: v, errs: errs,
+		t:       &tree{allKustomizations: map[string]string{}},
+		matcher: gitignore.NewMatcher(nil),
+		cueDirs: map[string]bool{},
+	}
+	w.dir("")
+	for d := range w.cueDirs {
+		w.t.cueDirs = append(w.t.cueDirs, d)
+	}
+	sort.Strings(w.t.cueDirs)
+	return w.t
+}
+
+// dir walks the directory rel ("" for the root).
+func (w *walker) dir(rel string) {
+	entries, err := w.v.readDir(orDot(rel))
+	if err != nil {
+		w.errs.addView(orDot(rel), err)
+		return
+	}
+	w.readIgnore(rel, entries)
+	if name := kustomizationIn(w.v, rel, entries); name != "" {
+		w.t.allKustomizations[rel] = name
+		if !underAny(rel, w.kustomized) {
+			w.t.kustomizations = append(w.t.kustomizations, rel)
+		}
+		w.kustomized = append(w.kustomized, rel)
+	}
+	for _, e := range entries {
+		if w.errs.full() {
+			return
+		}
+		if !fs.ValidPath(e.Name()) {
+			w.errs.addf(fileError(orDot(rel), "").Position(), "%q: not a valid file name (names must be UTF-8)", e.Name())
+			continue
+		}
+		w.entry(path.Join(rel, e.Name()), e)
+	}
+}
+
+// entry walks one entry of a directory.
+func (w *walker) entry(rel string, e fs.DirEntry) {
+	name := e.Name()
+	isDir := e.IsDir()
+	if strings.HasPrefix(name, ".") || (isDir && name == "cue.mod") {
+		return
+	}
+	if w.matcher.Match(strings.Split(rel, "/"), isDir) {
+		return
+	}
+	switch mode := e.Type(); {
+	case isDir:
+		w.dir(rel)
+		return
+	case mode&fs.ModeSymlink != 0:
+		info, err := w.v.stat(rel)
 		if err != nil {
-			return err
+			w.errs.addView(rel, err)
+			return
 		}
-		rel := filepath.ToSlash(mustRel(abs, p))
-		if rel == "." {
-			rel = ""
+		if info.IsDir() {
+			return // walked where it really is
 		}
-		name := d.Name()
-		if rel != "" && (strings.HasPrefix(name, ".") || (d.IsDir() && name == "cue.mod")) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
+	case !mode.IsRegular():
+		if info, err := e.Info(); err == nil {
+			w.errs.addView(rel, irregular(rel, info))
 		}
-		parts := splitRel(rel)
-		if rel != "" && matcher.Match(parts, d.IsDir()) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			isDir, ok := checkSymlink(abs, p, rel, &errs)
-			if !ok || isDir {
-				return nil // directories are walked where they really are
-			}
-		}
-		if d.IsDir() {
-			if ps := readIgnore(p, parts); len(ps) > 0 {
-				patterns = append(patterns, ps...)
-				matcher = gitignore.NewMatcher(patterns)
-			}
-			if isKustomization(p) {
-				kustomizeDirs = append(kustomizeDirs, rel)
-				if !underAny(rel, kustomizeDirs[:len(kustomizeDirs)-1]) {
-					t.kustomizations = append(t.kustomizations, rel)
-				}
-			}
-			return nil
-		}
-		t.files = append(t.files, rel)
-		if underAny(rel, kustomizeDirs) {
-			return nil
-		}
-		switch strings.ToLower(path.Ext(name)) {
-		case ".yaml", ".yml", ".json":
-			t.manifests = append(t.manifests, rel)
-		case ".cue":
-			cueDirs[path.Dir(rel)] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return
 	}
-	t.allKustomizations = kustomizeDirs
-	for d := range cueDirs {
-		t.cueDirs = append(t.cueDirs, d)
+	w.t.files = append(w.t.files, rel)
+	if underAny(rel, w.kustomized) {
+		return
 	}
-	sort.Strings(t.cueDirs)
-	return t, errs.err()
+	switch strings.ToLower(path.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		w.t.manifests = append(w.t.manifests, rel)
+	case ".cue":
+		w.cueDirs[orDot(path.Dir(rel))] = true
+	}
 }
 
-// checkSymlink reports whether the symlink at p resolves inside root, and
-// whether it is a directory. Only link metadata is read, never content.
-func checkSymlink(root, p, rel string, errs *errorList) (isDir, ok bool) {
-	target, err := filepath.EvalSymlinks(p)
+// readIgnore adds the patterns of the directory's ignore file, read
+// through the view like every file.
+func (w *walker) readIgnore(rel string, entries []fs.DirEntry) {
+	if !containsName(entries, IgnoreFile) {
+		return
+	}
+	file := path.Join(rel, IgnoreFile)
+	data, err := w.v.readFile(file)
 	if err != nil {
-		errs.add(fileError(rel, "symlink cannot be resolved: %v", unwrapPathError(err)))
-		return false, false
+		w.errs.addView(file, err)
+		return
 	}
-	if !within(root, target) {
-		link, _ := os.Readlink(p)
-		errs.add(fileError(rel, "symlink leaves the repository (points to %s); it is not followed", link))
-		return false, false
+	var domain []string
+	if rel != "" {
+		domain = strings.Split(rel, "/")
 	}
-	info, err := os.Stat(target)
-	if err != nil {
-		errs.add(fileError(rel, "symlink cannot be resolved: %v", unwrapPathError(err)))
-		return false, false
-	}
-	return info.IsDir(), true
-}
-
-func readIgnore(dir string, domain []string) []gitignore.Pattern {
-	data, err := os.ReadFile(filepath.Join(dir, IgnoreFile))
-	if err != nil {
-		return nil
-	}
-	var ps []gitignore.Pattern
 	s := bufio.NewScanner(bytes.NewReader(data))
+	s.Buffer(nil, len(data)+1)
 	for s.Scan() {
 		line := strings.TrimRight(s.Text(), " \t\r")
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		ps = append(ps, gitignore.ParsePattern(line, domain))
+		w.patterns = append(w.patterns, gitignore.ParsePattern(line, domain))
 	}
-	return ps
+	w.matcher = gitignore.NewMatcher(w.patterns)
 }
 
-func isKustomization(dir string) bool {
+// kustomizationIn returns the name of the kustomization file among a
+// directory's entries (a file, or a symlink to one inside the repo), or "".
+func kustomizationIn(v *view, dir string, entries []fs.DirEntry) string {
 	for _, n := range kustomizationNames {
-		if info, err := os.Lstat(filepath.Join(dir, n)); err == nil && info.Mode().IsRegular() {
+		for _, e := range entries {
+			if e.Name() != n {
+				continue
+			}
+			if e.Type().IsRegular() {
+				return n
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				if info, err := v.stat(path.Join(dir, n)); err == nil && info.Mode().IsRegular() {
+					return n
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func containsName(entries []fs.DirEntry, name string) bool {
+	for _, e := range entries {
+		if e.Name() == name {
 			return true
 		}
 	}
 	return false
 }
 
-// within reports whether path p is root or below it.
-func within(root, p string) bool {
-	rel, err := filepath.Rel(root, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+// orDot is rel, or "." for the root.
+func orDot(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
 }
 
 func underAny(rel string, dirs []string) bool {
@@ -182,21 +212,6 @@ func underAny(rel string, dirs []string) bool {
 		}
 	}
 	return false
-}
-
-func splitRel(rel string) []string {
-	if rel == "" {
-		return nil
-	}
-	return strings.Split(rel, "/")
-}
-
-func mustRel(root, p string) string {
-	rel, err := filepath.Rel(root, p)
-	if err != nil {
-		return p
-	}
-	return rel
 }
 
 func unwrapPathError(err error) error {

@@ -2,7 +2,7 @@ package schema
 
 import (
 	"fmt"
-	"path/filepath"
+	"io/fs"
 	"strconv"
 	"strings"
 
@@ -34,17 +34,18 @@ type Schema struct {
 }
 
 // Load compiles the embedded schema in ctx. Values built in the same context
-// can be unified with it.
+// can be unified with it. It is loaded from the binary alone
+// (load.Config.FS: the host's filesystem is never read), its files named
+// /trellis.dev/schema/<file> in positions.
 func Load(ctx *cue.Context) (*Schema, error) {
-	dir := filepath.FromSlash("/trellis.dev/schema")
-	overlay := map[string]load.Source{}
-	var names []string
-	for _, f := range Files() {
-		p := filepath.Join(dir, f.Name)
-		overlay[p] = load.FromBytes(f.Data)
-		names = append(names, p)
+	files, err := fs.Sub(cueFiles, "cue")
+	if err != nil {
+		return nil, err
 	}
-	insts := load.Instances(names, &load.Config{Dir: dir, Overlay: overlay, Package: "schema"})
+	insts := load.Instances([]string{"."}, &load.Config{
+		FS: files, Dir: "/", Package: "schema",
+		FromFSPath: func(p string) string { return "/trellis.dev/schema" + p },
+	})
 	if len(insts) != 1 {
 		return nil, fmt.Errorf("schema: %d instances, want 1", len(insts))
 	}

@@ -65,16 +65,24 @@ func writeCheckout(commit *object.Commit, base, dir string) error {
 }
 
 // writeTree writes every file of tree under root, with its mode; symlinks
-// are created as symlinks, submodules are skipped.
+// are created as symlinks, submodules are skipped. Every write goes
+// through an os.Root: a tree whose symlink is a directory on the way of a
+// later file (a/ -> /etc, then a/passwd) cannot write outside root.
 func writeTree(tree *object.Tree, root string) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	return tree.Files().ForEach(func(f *object.File) error {
 		rel := filepath.FromSlash(f.Name)
 		if !filepath.IsLocal(rel) || hasGitDir(f.Name) {
 			return fmt.Errorf("%s: refused path", f.Name)
 		}
-		path := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
+		if dir := filepath.Dir(rel); dir != "." {
+			if err := r.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", f.Name, err)
+			}
 		}
 		switch f.Mode {
 		case filemode.Symlink:
@@ -82,11 +90,11 @@ func writeTree(tree *object.Tree, root string) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", f.Name, err)
 			}
-			return os.Symlink(target, path)
+			return r.Symlink(target, rel)
 		case filemode.Executable:
-			return writeFile(path, f, 0o755)
+			return writeFile(r, rel, f, 0o755)
 		}
-		return writeFile(path, f, 0o644)
+		return writeFile(r, rel, f, 0o644)
 	})
 }
 
@@ -99,13 +107,15 @@ func hasGitDir(name string) bool {
 	return false
 }
 
-func writeFile(path string, f *object.File, mode fs.FileMode) error {
+// writeFile writes f at path under root; an existing entry (a symlink
+// among them) is an error, never followed.
+func writeFile(root *os.Root, path string, f *object.File, mode fs.FileMode) error {
 	r, err := f.Reader()
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Name, err)
 	}
 	defer r.Close()
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	out, err := root.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

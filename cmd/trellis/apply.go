@@ -102,7 +102,7 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 			return fmt.Errorf("%s: revision: %w", dir, err)
 		}
 	}
-	res, err := render.Dir(dir, render.Options{Revision: rev, Cluster: o.cluster})
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return failed()

@@ -5,6 +5,7 @@ package main
 // (kubeConfigFor), or, without a repo, the one cluster behind --context.
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -39,7 +40,7 @@ type reached struct {
 // context, as kubectl does (trellis only reads or writes its own
 // inventories there, of --cluster when set). Problems of the repo are
 // printed on w, and the error exits with code 1.
-func reach(dir string, o reachOptions, w io.Writer) ([]reached, error) {
+func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reached, error) {
 	if dir == "" {
 		cfg, name, err := currentConfig(o.kubeconfig, o.context)
 		if err != nil {
@@ -50,7 +51,7 @@ func reach(dir string, o reachOptions, w io.Writer) ([]reached, error) {
 		r.client, r.err = reconcile.NewClient(cfg)
 		return []reached{r}, nil
 	}
-	res, err := render.Dir(dir, render.Options{Cluster: o.cluster})
+	res, err := render.Dir(ctx, dir, render.Options{Cluster: o.cluster})
 	if err != nil {
 		printProblems(w, err, dir)
 		return nil, failed()

@@ -78,7 +78,7 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 			return &exitError{code: exitUnknown, err: fmt.Errorf("%s: revision: %w", dir, err)}
 		}
 	}
-	res, err := render.Dir(dir, render.Options{Revision: rev, Cluster: o.cluster})
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return &exitError{code: exitUnknown}

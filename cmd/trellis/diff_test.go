@@ -71,7 +71,7 @@ const diffSourceID = "diff-test"
 // inventory) when the test ends.
 func diffApplyRepo(t *testing.T, c *reconcile.Client, dir string) {
 	t.Helper()
-	res, err := render.Dir(filepath.Join(dir, "repo"), render.Options{Revision: pinnedRevision})
+	res, err := render.Dir(t.Context(), filepath.Join(dir, "repo"), render.Options{Revision: pinnedRevision})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 1)
 	cs, err := reconcile.Apply(context.Background(), c, res.Clusters[0], reconcile.Options{SourceID: diffSourceID, Revision: pinnedRevision})

@@ -300,6 +300,13 @@ var invalidSetup = map[string]func(t *testing.T, repo string){
 		require.NoError(t, os.WriteFile(outside, []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n"), 0o644))
 		require.NoError(t, os.Symlink("../../../outside.yaml", filepath.Join(repo, "clusters", "dev", "leak.yaml")))
 	},
+	// An @embed of a hidden link to a file outside the repository.
+	"cue-embed-outside": func(t *testing.T, repo string) {
+		outside := filepath.Join(filepath.Dir(repo), "token.txt")
+		require.NoError(t, os.WriteFile(outside, []byte("a token from outside\n"), 0o644))
+		require.NoError(t, os.MkdirAll(filepath.Join(repo, "teams", "nlp", ".s"), 0o755))
+		require.NoError(t, os.Symlink("../../../../token.txt", filepath.Join(repo, "teams", "nlp", ".s", "token.txt")))
+	},
 }
 
 // TestGoldenInvalid validates each repo under testdata/invalid and pins the

@@ -7,9 +7,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"trellis.dev/trellis/render"
 )
 
 func main() {
+	if render.IsRenderChild() {
+		// serve and pr render what pull requests propose in a child
+		// process of this binary, bounded in time and memory.
+		os.Exit(render.ServeIsolated(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

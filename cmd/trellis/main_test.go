@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/test/controlplane"
 )
 
@@ -17,6 +18,9 @@ var cp *controlplane.ControlPlane
 // need none. Without the binaries (`make tools` builds them) the whole
 // package fails, loudly, rather than skipping the cluster tests.
 func TestMain(m *testing.M) {
+	if render.IsRenderChild() { // serve and pr render in a child: this binary
+		os.Exit(render.ServeIsolated(os.Stdin, os.Stdout, os.Stderr))
+	}
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run())

@@ -28,6 +28,8 @@ type prOptions struct {
 	kubeconfig string
 	context    string
 	sourceID   string
+	// render bounds the render of each side.
+	render renderBoundsOptions
 	// Lineage: where the check's records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
@@ -71,6 +73,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory the live dry-run asks what an apply would prune (the daemon's --source-id)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
+	addRenderBoundsFlags(f, &o.render)
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
@@ -130,7 +133,11 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, usageError{err}
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID}
+	bounds, err := o.render.bounds()
+	if err != nil {
+		return pullrequest.Options{}, err
+	}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			if o.context != "" && !single {

@@ -41,7 +41,7 @@ List. With --out, each cluster's objects are written to DIR/<cluster>.yaml (or
 			if o.watch {
 				return watchRender(cmd.Context(), args[0], o, s, nil)
 			}
-			return renderOnce(args[0], o, s)
+			return renderOnce(cmd.Context(), args[0], o, s)
 		},
 	}
 	f := cmd.Flags()
@@ -55,7 +55,7 @@ List. With --out, each cluster's objects are written to DIR/<cluster>.yaml (or
 
 // renderOnce renders dir and writes the result; invalid input prints its
 // problems and fails with exit code 1.
-func renderOnce(dir string, o renderOptions, s streams) error {
+func renderOnce(ctx context.Context, dir string, o renderOptions, s streams) error {
 	rev := o.revision
 	if rev == "" {
 		var err error
@@ -63,7 +63,7 @@ func renderOnce(dir string, o renderOptions, s streams) error {
 			return err
 		}
 	}
-	res, err := render.Dir(dir, render.Options{Revision: rev, Cluster: o.cluster})
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return failed()
@@ -131,7 +131,7 @@ func writeClusters(res *render.Result, dir, format string, log io.Writer) error 
 // rendered, when set, is called after each render (for tests).
 func watchRender(ctx context.Context, dir string, o renderOptions, s streams, rendered func(error)) error {
 	return watch(ctx, dir, func() {
-		err := renderOnce(dir, o, s)
+		err := renderOnce(ctx, dir, o, s)
 		if err != nil && !isExit(err, exitFailed) {
 			fmt.Fprintln(s.err, "error:", err)
 		}

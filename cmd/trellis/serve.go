@@ -42,6 +42,7 @@ type serveOptions struct {
 	allowMassPrune    bool
 	lineageBranch     string
 	followTimeout     time.Duration
+	render            renderBoundsOptions
 	lineageAuthor     string
 	leader            leaderOptions
 	github            serveGitHubOptions
@@ -109,6 +110,7 @@ shows what each cluster runs.`,
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
+	addRenderBoundsFlags(f, &o.render)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -131,6 +133,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	src, err := newServeSource(o)
+	if err != nil {
+		return err
+	}
+	bounds, err := o.render.bounds()
 	if err != nil {
 		return err
 	}
@@ -158,7 +164,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
-		Log: log, Metrics: daemon.NewMetrics(reg),
+		RenderBounds: bounds,
+		Log:          log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {

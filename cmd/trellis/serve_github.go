@@ -64,6 +64,10 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	if err != nil {
 		return nil, err
 	}
+	bounds, err := o.render.bounds()
+	if err != nil {
+		return nil, err
+	}
 	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo})
 	if err != nil {
 		return nil, usageError{err}
@@ -76,7 +80,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
-			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID,
+			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
 		},
 	})

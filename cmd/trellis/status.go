@@ -62,7 +62,7 @@ type clusterStatus struct {
 }
 
 func runStatus(ctx context.Context, dir string, o statusOptions, s streams) error {
-	targets, err := reach(dir, o.reachOptions, s.err)
+	targets, err := reach(ctx, dir, o.reachOptions, s.err)
 	if err != nil {
 		return err
 	}

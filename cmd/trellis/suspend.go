@@ -71,7 +71,7 @@ func addReachFlags(cmd *cobra.Command, o *reachOptions, clusterHelp string) {
 // runSuspend suspends or resumes each cluster reached, and prints what it
 // did to each inventory.
 func runSuspend(ctx context.Context, dir string, o reachOptions, suspend bool, s streams) error {
-	targets, err := reach(dir, o, s.err)
+	targets, err := reach(ctx, dir, o, s.err)
 	if err != nil {
 		return err
 	}

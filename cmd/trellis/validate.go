@@ -18,26 +18,17 @@ the references between them (clusters, namespaces, node pools, pipeline steps,
 quotas). Every problem is printed as path:line:col: message; the exit code is 1
 when there is any.`,
 		Args: exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			repo, err := loadRepo(args[0], s.err)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Everything render checks: validate passes only what renders.
+			res, err := render.Dir(cmd.Context(), args[0], render.Options{})
 			if err != nil {
-				return err
+				printProblems(s.err, err, args[0])
+				return failed()
 			}
-			fmt.Fprintf(s.out, "%s: %d declarations and %d manifests are valid\n", args[0], len(repo.Declarations), len(repo.Manifests))
+			fmt.Fprintf(s.out, "%s: %d declarations and %d manifests are valid\n", args[0], len(res.Declarations), res.Manifests)
 			return nil
 		},
 	}
-}
-
-// loadRepo loads the repo at dir; on invalid input it prints every problem
-// to w and returns an error that exits with code 1.
-func loadRepo(dir string, w io.Writer) (*render.Repo, error) {
-	repo, err := render.Load(dir)
-	if err != nil {
-		printProblems(w, err, dir)
-		return nil, failed()
-	}
-	return repo, nil
 }
 
 // printProblems prints each problem of err as path:line:col: message,
@@ -45,7 +36,7 @@ func loadRepo(dir string, w io.Writer) (*render.Repo, error) {
 func printProblems(w io.Writer, err error, dir string) {
 	problems := render.Problems(err, dir, render.Explain())
 	for _, p := range problems {
-		if p.Path == "" {
+		if p.Path == "" && p.More == 0 {
 			fmt.Fprintln(w, "error:", p)
 			continue
 		}

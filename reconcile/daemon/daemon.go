@@ -67,6 +67,10 @@ type Config struct {
 	// of the Secrets of the revision applied. Default: one of
 	// reconcile.DefaultRedactPatterns.
 	Redactor *reconcile.Redactor
+	// RenderBounds bound the render of one revision (its time, and a
+	// child process); a revision past them is reported, not retried, and
+	// the previous one stays in force.
+	RenderBounds render.Bounds
 	// Recorded, when set, is called with the finished record of every run
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
@@ -85,6 +89,9 @@ type Daemon struct {
 	current  *render.Result // the last revision that rendered
 	workers  map[string]*worker
 	rendered bool
+	// failed is the last revision that did not render, so that an
+	// unchanged remote does not have it rendered again at every poll.
+	failed string
 }
 
 // New returns a daemon; Run starts it.
@@ -177,13 +184,19 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.mu.Lock()
-	fresh := snap.Changed || d.current == nil
+	fresh := snap.Changed || (d.current == nil && (snap.Revision == "" || snap.Revision != d.failed))
 	d.mu.Unlock()
 	if !fresh {
 		return
 	}
-	res, err := render.Dir(snap.Dir, render.Options{Revision: snap.Revision})
+	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision}, d.cfg.RenderBounds)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down
+		}
+		d.mu.Lock()
+		d.failed = snap.Revision
+		d.mu.Unlock()
 		d.renderFailed(snap, err)
 		return
 	}
@@ -193,9 +206,11 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // renderFailed reports an invalid revision; nothing is applied.
+// Its problems are logged with the values of the Secrets it holds hidden.
 func (d *Daemon) renderFailed(snap Snapshot, err error) {
+	red := d.cfg.Redactor.WithValues(render.SecretValues(err)...)
 	for _, p := range render.Problems(err, snap.Dir, render.Explain()) {
-		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", p.String())
+		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", red.Redact(p.String()))
 	}
 	d.cfg.Metrics.sourceRevision(snap.Revision, false)
 	if d.cfg.Metrics != nil {

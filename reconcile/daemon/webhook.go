@@ -8,14 +8,21 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // MaxWebhookBody bounds the body of a webhook request; GitHub caps its
 // payloads at 25 MB, but a push or pull_request event trellis reads is far
 // smaller, and the body only triggers a poll.
 const MaxWebhookBody = 1 << 20
+
+// DefaultWebhookReadTimeout bounds the reading of a webhook's body: a
+// client that sends it slowly, or not at all, gets 408 and holds nothing
+// longer.
+const DefaultWebhookReadTimeout = 10 * time.Second
 
 // Event is what a verified webhook asks of the daemon.
 type Event struct {
@@ -33,11 +40,15 @@ type Event struct {
 // of the body with the shared secret, compared in constant time before the
 // body is parsed) and passes each valid push or pull_request event to
 // trigger. Anything else is answered without side effects: a bad signature
-// 401, a body over MaxWebhookBody 413, other events 202 and ignored.
+// 401, a body over MaxWebhookBody 413, a body not read within ReadTimeout
+// 408, other events 202 and ignored.
 type WebhookHandler struct {
 	Secret  []byte
 	Trigger func(Event)
 	Log     *slog.Logger
+	// ReadTimeout bounds the reading of the body (default
+	// DefaultWebhookReadTimeout).
+	ReadTimeout time.Duration
 }
 
 var _ http.Handler = (*WebhookHandler)(nil)
@@ -47,11 +58,24 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	timeout := h.ReadTimeout
+	if timeout <= 0 {
+		timeout = DefaultWebhookReadTimeout
+	}
+	// Where the server cannot set a deadline (a recorder in tests), the
+	// body is read without one.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		case errors.As(err, &netErr) && netErr.Timeout():
+			h.logger().Warn("webhook refused: body not read in time", "remote", r.RemoteAddr, "timeout", timeout.String())
+			http.Error(w, "body not received in time", http.StatusRequestTimeout)
 			return
 		}
 		http.Error(w, "cannot read body", http.StatusBadRequest)

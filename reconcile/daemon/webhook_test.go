@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,6 +60,29 @@ func TestWebhook(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that announces a body and sends half of it gets 408 once the
+// read deadline passes, and the connection is closed: a slow body holds
+// nothing for long.
+func TestWebhookSlowBody(t *testing.T) {
+	triggered := false
+	h := &WebhookHandler{Secret: secret, Trigger: func(Event) { triggered = true }, ReadTimeout: 100 * time.Millisecond}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	body := `{"ref":"refs/heads/main"}`
+	_, err = fmt.Fprintf(conn, "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n%s",
+		Sign(secret, []byte(body)), len(body), body[:10])
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a guard, not a measure
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	assert.False(t, triggered)
 }
 
 func TestWebhookWithoutSecretRefusesAll(t *testing.T) {

@@ -56,6 +56,9 @@ type Options struct {
 	// Redact are patterns (Go regexps) hidden in the comment's free text
 	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
 	Redact []string
+	// RenderBounds bound the render of each side (its time, and a child
+	// process): a head past them is invalid, with a problem that says so.
+	RenderBounds render.Bounds
 }
 
 // ClusterResult is the check of one cluster.
@@ -91,6 +94,9 @@ type Result struct {
 	Problems []render.Problem `json:"problems,omitempty"`
 	// Declarations is the number of the head's declarations.
 	Declarations int `json:"declarations"`
+	// secrets are the values of the Secrets of a head that did not
+	// render, for the redactor.
+	secrets []string
 	// BaseError says why the base could not be rendered; the plan then
 	// compares the head with nothing.
 	BaseError string `json:"baseError,omitempty"`
@@ -169,7 +175,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 		}
 		co.HeadDir, co.BaseDir = filepath.Join(co.HeadDir, clean), filepath.Join(co.BaseDir, clean)
 	}
-	base, head := renderSides(co, pr, res)
+	base, head := renderSides(ctx, co, pr, res, o)
 	res.declarations = head
 	if res.Valid() {
 		res.Clusters = planClusters(base, head)
@@ -177,7 +183,7 @@ func check(ctx context.Context, o Options, res *Result) error {
 			dryRun(ctx, o.Dial, o.SourceID, head, res.Clusters)
 		}
 	}
-	redactor, err := newResultRedactor(o.Redact, base, head)
+	redactor, err := newResultRedactor(o.Redact, res.secrets, base, head)
 	if err != nil {
 		return err
 	}
@@ -203,10 +209,12 @@ func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
 }
 
 // renderSides renders the head (its problems go to res) and the base
-// (its failure is res.BaseError); a side that does not render is nil.
-func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render.Result) {
-	head, err := render.Dir(co.HeadDir, render.Options{Revision: pr.Head.SHA})
+// (its failure is res.BaseError), each within o.RenderBounds; a side that
+// does not render is nil.
+func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, o Options) (base, head *render.Result) {
+	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA}, o.RenderBounds)
 	if err != nil {
+		res.secrets = render.SecretValues(err)
 		res.Problems = render.Problems(err, co.HeadDir, render.Explain())
 		if len(res.Problems) == 0 {
 			res.Problems = []render.Problem{{Message: err.Error()}}
@@ -214,8 +222,9 @@ func renderSides(co *Checkout, pr *PullRequest, res *Result) (base, head *render
 		return nil, nil
 	}
 	res.Declarations = len(head.Declarations)
-	base, err = render.Dir(co.BaseDir, render.Options{Revision: pr.Base.SHA})
+	base, err = render.DirBounded(ctx, co.BaseDir, render.Options{Revision: pr.Base.SHA}, o.RenderBounds)
 	if err != nil {
+		res.secrets = append(res.secrets, render.SecretValues(err)...)
 		var msgs []string
 		for _, p := range render.Problems(err, co.BaseDir, render.Explain()) {
 			msgs = append(msgs, p.String())

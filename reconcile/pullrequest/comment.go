@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
 )
 
 // CommentMarker starts the sticky comment: a check finds its comment by it
@@ -197,11 +198,12 @@ func writeValidation(b *strings.Builder, r *Result) {
 		fmt.Fprintf(b, "### ✅ Validation\n\n%s.\n\n", capitalize(validSummary(r.Declarations)))
 		return
 	}
-	fmt.Fprintf(b, "### ❌ Validation\n\n%s in the head's declarations:\n\n", plural(len(r.Problems), "problem"))
+	total := render.CountProblems(r.Problems)
+	fmt.Fprintf(b, "### ❌ Validation\n\n%s in the head's declarations:\n\n", plural(total, "problem"))
 	var lines []string
 	for i, p := range r.Problems {
-		if i == maxProblemsShown {
-			lines = append(lines, fmt.Sprintf("… and %d more", len(r.Problems)-i))
+		if i == maxProblemsShown || p.More > 0 {
+			lines = append(lines, fmt.Sprintf("… and %d more", total-i))
 			break
 		}
 		lines = append(lines, p.String())

@@ -73,21 +73,30 @@ func writeCommit(repo *git.Repository, sha string, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	return tree.Files().ForEach(func(f *object.File) error {
-		return writeFile(dir, f)
+		return writeFile(root, f)
 	})
 }
 
-// writeFile writes one file of a tree under dir: regular files and
+// writeFile writes one file of a tree under root: regular files and
 // symlinks (kept as symlinks, so that render refuses those that leave the
-// repo); submodules are skipped. A path that would leave dir is an error.
-func writeFile(dir string, f *object.File) error {
-	if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
+// repo); submodules are skipped. Every write goes through the os.Root: a
+// path that would leave it, also through a symlink written before (a/ ->
+// /etc, then a/passwd), is an error.
+func writeFile(root *os.Root, f *object.File) error {
+	rel := filepath.FromSlash(f.Name)
+	if !filepath.IsLocal(rel) {
 		return fmt.Errorf("%s: path leaves the repository", f.Name)
 	}
-	path := filepath.Join(dir, filepath.FromSlash(f.Name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	if dir := filepath.Dir(rel); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
 	}
 	switch f.Mode {
 	case filemode.Symlink:
@@ -95,21 +104,22 @@ func writeFile(dir string, f *object.File) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Name, err)
 		}
-		return os.Symlink(target, path)
+		return root.Symlink(target, rel)
 	case filemode.Regular, filemode.Executable, filemode.Deprecated:
-		return copyBlob(f, path)
+		return copyBlob(root, rel, f)
 	}
 	return nil
 }
 
-// copyBlob writes the content of f to path.
-func copyBlob(f *object.File, path string) error {
+// copyBlob writes the content of f at rel under root; an existing entry
+// (a symlink among them) is an error, never followed.
+func copyBlob(root *os.Root, rel string, f *object.File) error {
 	r, err := f.Reader()
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Name, err)
 	}
 	defer r.Close()
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

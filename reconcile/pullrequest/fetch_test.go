@@ -74,9 +74,12 @@ func treeFile(t *testing.T, name string, mode filemode.FileMode, content string)
 
 func TestPRFetchWriteFile(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, writeFile(dir, treeFile(t, "x/run.sh", filemode.Executable, "#!/bin/sh\n")))
-	require.NoError(t, writeFile(dir, treeFile(t, "link.yaml", filemode.Symlink, "../../etc/passwd")))
-	require.NoError(t, writeFile(dir, treeFile(t, "sub", filemode.Submodule, "")))
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	require.NoError(t, writeFile(root, treeFile(t, "x/run.sh", filemode.Executable, "#!/bin/sh\n")))
+	require.NoError(t, writeFile(root, treeFile(t, "link.yaml", filemode.Symlink, "../../etc/passwd")))
+	require.NoError(t, writeFile(root, treeFile(t, "sub", filemode.Submodule, "")))
 
 	data, err := os.ReadFile(filepath.Join(dir, "x", "run.sh"))
 	require.NoError(t, err)
@@ -88,9 +91,20 @@ func TestPRFetchWriteFile(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "submodules are skipped")
 
 	for _, name := range []string{"../evil.yaml", "/etc/evil.yaml", "a/../../evil.yaml"} {
-		err := writeFile(dir, treeFile(t, name, filemode.Regular, "x"))
+		err := writeFile(root, treeFile(t, name, filemode.Regular, "x"))
 		assert.ErrorContains(t, err, name+": path leaves the repository")
 	}
+
+	// A tree whose symlink is a directory on the way of a later file (as
+	// a crafted tree can hold): nothing is written outside the checkout.
+	outside := t.TempDir()
+	require.NoError(t, writeFile(root, treeFile(t, "out", filemode.Symlink, outside)))
+	err = writeFile(root, treeFile(t, "out/evil.yaml", filemode.Regular, "x"))
+	require.Error(t, err)
+	_, statErr := os.Stat(filepath.Join(outside, "evil.yaml"))
+	assert.ErrorIs(t, statErr, os.ErrNotExist, "written outside the checkout")
+	err = writeFile(root, treeFile(t, "link.yaml", filemode.Regular, "x"))
+	assert.Error(t, err, "an existing link is never written through")
 }
 
 func TestPRGitAuth(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
 )
 
 // Statuses are the commit statuses of a check: trellis/validate (are the
@@ -22,7 +23,7 @@ func validateStatus(r *Result) Status {
 		return Status{Context: ContextValidate, State: StateSuccess, Description: validSummary(r.Declarations)}
 	}
 	return Status{Context: ContextValidate, State: StateFailure,
-		Description: plural(len(r.Problems), "problem") + "; first: " + r.Problems[0].String()}
+		Description: plural(render.CountProblems(r.Problems), "problem") + "; first: " + r.Problems[0].String()}
 }
 
 func planStatus(r *Result) Status {

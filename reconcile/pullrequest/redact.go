@@ -25,8 +25,9 @@ type resultRedactor struct {
 }
 
 // newResultRedactor hides the values of every Secret that base or head
-// renders, and the patterns (DefaultRedactPatterns when nil).
-func newResultRedactor(patterns []string, results ...*render.Result) (*resultRedactor, error) {
+// renders, the values of unrendered Secrets (of a side that failed to
+// render), and the patterns (DefaultRedactPatterns when nil).
+func newResultRedactor(patterns, unrendered []string, results ...*render.Result) (*resultRedactor, error) {
 	if patterns == nil {
 		patterns = reconcile.DefaultRedactPatterns
 	}
@@ -39,6 +40,13 @@ func newResultRedactor(patterns []string, results ...*render.Result) (*resultRed
 		return nil, err
 	}
 	secrets := secretLiterals(results...)
+	for _, v := range unrendered {
+		if len(v) >= minSecretLiteral {
+			secrets = append(secrets, v)
+		}
+	}
+	// Longest first, so that a value inside another is not hidden first.
+	slices.SortStableFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	return &resultRedactor{values: values.WithValues(secrets...), text: text.WithValues(secrets...)}, nil
 }
 

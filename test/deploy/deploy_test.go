@@ -425,7 +425,7 @@ func TestClusterRoleSuffices(t *testing.T) {
 	}
 	cfg := serviceAccountConfig(t)
 
-	res, err := render.Dir(repoPath(t, "examples"), render.Options{Revision: "deploy-test"})
+	res, err := render.Dir(t.Context(), repoPath(t, "examples"), render.Options{Revision: "deploy-test"})
 	require.NoError(t, err)
 	require.Len(t, res.Clusters, 2)
 	// Both clusters declare the same namespaces: on this one control

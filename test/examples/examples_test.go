@@ -36,7 +36,7 @@ func TestExamplesAcceptedByAPIServer(t *testing.T) {
 	cp.Require(t)
 	root, err := controlplane.RepoRoot()
 	require.NoError(t, err)
-	res, err := render.Dir(filepath.Join(root, "examples"), render.Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
+	res, err := render.Dir(t.Context(), filepath.Join(root, "examples"), render.Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
 	require.NoError(t, err, render.Problems(err, filepath.Join(root, "examples"), nil))
 	c, err := reconcile.NewClient(cp.RESTConfig())
 	require.NoError(t, err)

@@ -50,6 +50,14 @@ func (g *GitRepo) URL() string { return g.dir }
 // from main.
 func (g *GitRepo) Commit(branch string, files map[string]string) string {
 	g.t.Helper()
+	return g.CommitWithLinks(branch, files, nil)
+}
+
+// CommitWithLinks is Commit with symlinks besides files: each path of
+// links is a symlink to its target (anywhere: a hostile pull request's
+// links point out of the repository).
+func (g *GitRepo) CommitWithLinks(branch string, files, links map[string]string) string {
+	g.t.Helper()
 	wt, err := g.repo.Worktree()
 	require.NoError(g.t, err)
 	ref := plumbing.NewBranchReferenceName(branch)
@@ -71,6 +79,11 @@ func (g *GitRepo) Commit(branch string, files map[string]string) string {
 		path := filepath.Join(g.dir, filepath.FromSlash(name))
 		require.NoError(g.t, os.MkdirAll(filepath.Dir(path), 0o755))
 		require.NoError(g.t, os.WriteFile(path, []byte(content), 0o644))
+	}
+	for name, target := range links {
+		path := filepath.Join(g.dir, filepath.FromSlash(name))
+		require.NoError(g.t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(g.t, os.Symlink(target, path))
 	}
 	require.NoError(g.t, wt.AddWithOptions(&git.AddOptions{All: true}), "git add --all")
 	g.clock = g.clock.Add(time.Minute)

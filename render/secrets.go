@@ -1,0 +1,38 @@
+package render
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// secretValues are the values of a v1 Secret as they may appear in any
+// text, as lineage.SecretValues gives them for a rendered revision: each
+// value as written (stringData, decoded data) and base64-encoded. Values
+// shorter than four bytes are left out: hiding them would mangle
+// unrelated text. Other objects have none.
+func secretValues(obj *unstructured.Unstructured) []string {
+	if obj.GetKind() != "Secret" || obj.GetAPIVersion() != "v1" {
+		return nil
+	}
+	var out []string
+	add := func(plain string) {
+		if len(plain) >= 4 {
+			out = append(out, plain, base64.StdEncoding.EncodeToString([]byte(plain)))
+		}
+	}
+	if data, ok := obj.Object["data"].(map[string]any); ok {
+		for _, v := range data {
+			if b, err := base64.StdEncoding.DecodeString(fmt.Sprint(v)); err == nil {
+				add(string(b))
+			}
+		}
+	}
+	if data, ok := obj.Object["stringData"].(map[string]any); ok {
+		for _, v := range data {
+			add(fmt.Sprint(v))
+		}
+	}
+	return out
+}
