@@ -88,11 +88,11 @@ type Cluster struct {
 
 // ClusterSpec mirrors #ClusterSpec.
 type ClusterSpec struct {
-	Context          string               `json:"context,omitempty"`
-	KubeconfigSecret *SecretKeyRef        `json:"kubeconfigSecret,omitempty"`
-	NodePools        map[string]NodePool  `json:"nodePools"`
-	Namespaces       map[string]Namespace `json:"namespaces"`
-	PlatformNamespaces []string `json:"platformNamespaces"`
+	Context            string               `json:"context,omitempty"`
+	KubeconfigSecret   *SecretKeyRef        `json:"kubeconfigSecret,omitempty"`
+	NodePools          map[string]NodePool  `json:"nodePools"`
+	Namespaces         map[string]Namespace `json:"namespaces"`
+	PlatformNamespaces []string             `json:"platformNamespaces"`
 }
 
 // SecretKeyRef mirrors #ClusterSpec.kubeconfigSecret.
