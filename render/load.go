@@ -50,6 +50,7 @@ type Manifest struct {
 	Cluster string
 	Object  *unstructured.Unstructured
 	pos     token.Pos
+	value   cue.Value // as written, for positions; absent for kustomize output
 }
 
 // loader carries the state of one Load.
@@ -251,21 +252,23 @@ func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
 		l.errs.addf(pos, "%v", err)
 		return
 	}
-	l.addManifest(rel, path.Dir(rel), m, pos)
+	if added := l.addManifest(rel, path.Dir(rel), m, pos); added != nil {
+		added.value = v
+	}
 }
 
 // addManifest records an object found in file (or built from dir's
 // kustomization).
-func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) {
+func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) *Manifest {
 	obj := &unstructured.Unstructured{Object: m}
 	l.secrets = append(l.secrets, secretValues(obj)...)
 	if obj.GetName() == "" {
 		l.errs.addf(pos, "%s: metadata.name is required", obj.GetKind())
-		return
+		return nil
 	}
-	l.repo.Manifests = append(l.repo.Manifests, &Manifest{
-		Path: file, Cluster: clusterOf(dir, obj), Object: obj, pos: pos,
-	})
+	added := &Manifest{Path: file, Cluster: clusterOf(dir, obj), Object: obj, pos: pos}
+	l.repo.Manifests = append(l.repo.Manifests, added)
+	return added
 }
 
 // yamlValue decodes a single-document YAML file.

@@ -21,6 +21,10 @@ type Options struct {
 	Cluster string
 	// Limits bound what loading the repo may read (zero: the defaults).
 	Limits Limits
+	// UpstreamSchemas checks every object of a kind a vendored CRD serves
+	// against that CRD's schema, offline (see checkUpstream). validate and
+	// the pull-request check set it; an apply leaves it to the apiserver.
+	UpstreamSchemas bool
 	// openRoot opens the repo's directory (default os.OpenRoot; the
 	// benchmarks compare it with plain system calls).
 	openRoot openRoot
@@ -102,7 +106,7 @@ func Render(repo *Repo, opts Options) (*Result, error) {
 		if opts.Cluster != "" && cd.Name != opts.Cluster {
 			continue
 		}
-		c := renderOne(cd, byCluster[cd.Name], repo.Manifests, opts.Revision, errs)
+		c := renderOne(cd, byCluster[cd.Name], repo.Manifests, opts, errs)
 		res.Clusters = append(res.Clusters, c)
 	}
 	if err := errs.err(); err != nil {
@@ -125,24 +129,28 @@ type source struct {
 	obj  *unstructured.Unstructured
 	path string
 	decl string // "Kind/name" of its declaration, "" for plain manifests
+	// declaration or manifest is where it came from, for positions.
+	declaration *Declaration
+	manifest    *Manifest
 }
 
 // renderOne renders one cluster: its own objects, its declarations', then
 // its plain manifests.
-func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, revision string, errs *errorList) Cluster {
+func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opts Options, errs *errorList) Cluster {
+	revision := opts.Revision
 	spec := cd.spec.(*schema.Cluster)
 	var srcs []source
 	for _, o := range renderCluster(cd.Name, spec) {
-		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String()})
+		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String(), declaration: cd})
 	}
 	for _, d := range decls {
 		for _, o := range renderDeclaration(d, spec, revision) {
-			srcs = append(srcs, source{obj: o, path: d.Path, decl: d.String()})
+			srcs = append(srcs, source{obj: o, path: d.Path, decl: d.String(), declaration: d})
 		}
 	}
 	for _, m := range manifests {
 		if m.Cluster == cd.Name {
-			srcs = append(srcs, source{obj: m.Object.DeepCopy(), path: m.Path})
+			srcs = append(srcs, source{obj: m.Object.DeepCopy(), path: m.Path, manifest: m})
 		}
 	}
 	seen := map[string]source{}
@@ -156,6 +164,9 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, rev
 		seen[id] = s
 		stamp(s, cd.Name, revision)
 		objs = append(objs, s.obj)
+	}
+	if opts.UpstreamSchemas {
+		checkUpstream(srcs, errs)
 	}
 	SortObjects(objs)
 	return Cluster{Name: cd.Name, Spec: spec.Spec, Objects: objs}

@@ -20,7 +20,7 @@ when there is any.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Everything render checks: validate passes only what renders.
-			res, err := render.Dir(cmd.Context(), args[0], render.Options{})
+			res, err := render.Dir(cmd.Context(), args[0], render.Options{UpstreamSchemas: true})
 			if err != nil {
 				printProblems(s.err, err, args[0])
 				return failed()

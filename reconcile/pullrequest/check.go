@@ -212,7 +212,7 @@ func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
 // (its failure is res.BaseError), each within o.RenderBounds; a side that
 // does not render is nil.
 func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, o Options) (base, head *render.Result) {
-	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA}, o.RenderBounds)
+	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA, UpstreamSchemas: true}, o.RenderBounds)
 	if err != nil {
 		res.secrets = render.SecretValues(err)
 		res.Problems = render.Problems(err, co.HeadDir, render.Explain())

@@ -3,6 +3,7 @@ package crds
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +40,7 @@ func (p Problem) String() string {
 // group is checked. Safe for concurrent use.
 type Schemas struct {
 	mu      sync.Mutex
-	read    map[string]bool // files that have been read
+	files   map[string]*sync.Once // files read, or being read
 	schemas map[schema.GroupVersionKind]*versionSchema
 	err     error // the first failure to read a vendored file
 }
@@ -87,49 +88,89 @@ func (s *Schemas) Knows(gvk schema.GroupVersionKind) bool {
 	return vs != nil
 }
 
+// Prepare reads, in parallel, the files of the CRDs that serve gvks, so
+// that checking objects of several kinds does not parse the large files one
+// after the other.
+func (s *Schemas) Prepare(gvks []schema.GroupVersionKind) {
+	var wg sync.WaitGroup
+	for _, gvk := range gvks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = s.lookup(gvk) // an error is Validate's to report
+		}()
+	}
+	wg.Wait()
+}
+
 func (s *Schemas) lookup(gvk schema.GroupVersionKind) (*versionSchema, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.read == nil {
-		s.read = map[string]bool{}
+	if s.files == nil {
+		s.files = map[string]*sync.Once{}
 		s.schemas = map[schema.GroupVersionKind]*versionSchema{}
 	}
 	// Each file is named GROUP_PLURAL.yaml, and the plural of every
 	// vendored kind is its lower-case name and "s": read that file first,
 	// and the group's others only when it does not serve the kind (a large
-	// Argo file takes most of a second to parse).
+	// Argo file takes most of a second to parse). Files are parsed without
+	// the lock, so that several kinds load at once; one file is parsed
+	// once, its readers waiting for it.
 	likely := gvk.Group + "_" + strings.ToLower(gvk.Kind) + "s.yaml"
+	s.mu.Unlock()
 	for _, pass := range []func(string) bool{
 		func(f string) bool { return f == likely },
 		func(f string) bool { return strings.HasPrefix(f, gvk.Group+"_") },
 	} {
 		for _, src := range Upstream {
-			if s.schemas[gvk] != nil || s.read[src.File] || !pass(src.File) {
-				continue
-			}
-			s.read[src.File] = true
-			if err := s.readFile(src.File); err != nil && s.err == nil {
-				s.err = err
+			if pass(src.File) && s.readOnce(src.File, gvk) {
+				break
 			}
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.schemas[gvk], s.err
 }
 
-// readFile reads the schemas of every served version of the CRDs in a
+// readOnce reads a file's schemas unless another call did or does, and
+// reports whether gvk is then known.
+func (s *Schemas) readOnce(file string, gvk schema.GroupVersionKind) bool {
+	s.mu.Lock()
+	once := s.files[file]
+	if once == nil {
+		once = new(sync.Once)
+		s.files[file] = once
+	}
+	s.mu.Unlock()
+	once.Do(func() {
+		read, err := readSchemas(file)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		maps.Copy(s.schemas, read)
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.schemas[gvk] != nil
+}
+
+// readSchemas reads the schemas of every served version of the CRDs in a
 // vendored file.
-func (s *Schemas) readFile(name string) error {
+func readSchemas(name string) (map[schema.GroupVersionKind]*versionSchema, error) {
+	out := map[schema.GroupVersionKind]*versionSchema{}
 	data, err := Read(name)
 	if err != nil {
-		return err
+		return out, err
 	}
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return fmt.Errorf("vendored CRD %s: %w", name, err)
+		return out, fmt.Errorf("vendored CRD %s: %w", name, err)
 	}
 	var crd apiextensionsv1.CustomResourceDefinition
 	if err := json.Unmarshal(js, &crd); err != nil {
-		return fmt.Errorf("vendored CRD %s: %w", name, err)
+		return out, fmt.Errorf("vendored CRD %s: %w", name, err)
 	}
 	for _, v := range crd.Spec.Versions {
 		if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
@@ -137,19 +178,19 @@ func (s *Schemas) readFile(name string) error {
 		}
 		raw, err := json.Marshal(v.Schema.OpenAPIV3Schema)
 		if err != nil {
-			return fmt.Errorf("vendored CRD %s, version %s: %w", name, v.Name, err)
+			return out, fmt.Errorf("vendored CRD %s, version %s: %w", name, v.Name, err)
 		}
 		sch := new(spec.Schema)
 		if err := json.Unmarshal(raw, sch); err != nil {
-			return fmt.Errorf("vendored CRD %s, version %s: %w", name, v.Name, err)
+			return out, fmt.Errorf("vendored CRD %s, version %s: %w", name, v.Name, err)
 		}
 		gvk := schema.GroupVersionKind{Group: crd.Spec.Group, Version: v.Name, Kind: crd.Spec.Names.Kind}
-		s.schemas[gvk] = &versionSchema{
+		out[gvk] = &versionSchema{
 			schema:    sch,
 			validator: validate.NewSchemaValidator(sch, nil, "", strfmt.Default),
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // problemOf turns a kube-openapi validation error into a Problem.

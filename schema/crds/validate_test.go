@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -91,4 +92,21 @@ kind: InferenceService
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestPrepare reads several CRDs at once (run with -race), and a kind no
+// vendored CRD serves costs nothing.
+func TestPrepare(t *testing.T) {
+	s := &Schemas{}
+	gvks := []schema.GroupVersionKind{
+		{Group: "argoproj.io", Version: "v1alpha1", Kind: "Workflow"},
+		{Group: "serving.kserve.io", Version: "v1beta1", Kind: "InferenceService"},
+		{Group: "kubeflow.org", Version: "v1", Kind: "PyTorchJob"},
+		{Group: "", Version: "v1", Kind: "ConfigMap"},
+	}
+	s.Prepare(append(gvks, gvks...))
+	for _, gvk := range gvks[:3] {
+		assert.True(t, s.Knows(gvk), gvk)
+	}
+	assert.False(t, s.Knows(gvks[3]))
 }
