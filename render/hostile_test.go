@@ -227,8 +227,8 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:  "kustomize file above its directory",
-			files: mergeFiles(kustomization("cm.yaml", "../../../shared/cm.yaml"), map[string]string{"shared/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: ml, annotations: {trellis.dev/cluster: dev}}\n"}),
-			want:  []string{`clusters/dev/app/kustomization.yaml:5:5: resources: file "../../../shared/cm.yaml" is outside the kustomization's directory: a kustomization reads files only in or below its own directory (make the file's directory a base, with a kustomization of its own)`},
+			files: mergeFiles(kustomization("cm.yaml", "../../../common/cm.yaml"), map[string]string{"common/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: ml, annotations: {trellis.dev/cluster: dev}}\n"}),
+			want:  []string{`clusters/dev/app/kustomization.yaml:5:5: resources: file "../../../common/cm.yaml" is outside the kustomization's directory: a kustomization reads files only in or below its own directory (make the file's directory a base, with a kustomization of its own)`},
 		},
 		{
 			name:  "kustomize resource linked to a host file",
