@@ -99,7 +99,11 @@ func Render(repo *Repo, opts Options) (*Result, error) {
 		}
 	}
 	if opts.Cluster != "" && !hasCluster(clusters, opts.Cluster) {
-		return nil, fmt.Errorf("no Cluster %q is declared", opts.Cluster)
+		names := make([]string, len(clusters))
+		for i, c := range clusters {
+			names[i] = c.Name
+		}
+		return nil, fmt.Errorf("no Cluster %q is declared: %s", opts.Cluster, schema.Hint(opts.Cluster, names))
 	}
 	errs := newErrorList(DefaultProblems)
 	for _, cd := range clusters {

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/encoding/jsonschema"
@@ -16,9 +17,14 @@ var pathDeclaration = cue.ParsePath("#Declaration")
 func (s *Schema) JSONSchema(kind string) ([]byte, error) {
 	v := s.Value.LookupPath(pathDeclaration)
 	if kind != "" {
+		for _, k := range Kinds { // kinds are matched in any case, as kubectl's
+			if strings.EqualFold(k, kind) {
+				kind = k
+			}
+		}
 		var ok bool
 		if v, ok = s.Kind(kind); !ok {
-			return nil, fmt.Errorf("unknown kind %q", kind)
+			return nil, fmt.Errorf("unknown kind %q: %s", kind, Hint(kind, Kinds))
 		}
 	}
 	expr, err := jsonschema.Generate(v, nil)

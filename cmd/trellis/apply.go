@@ -85,7 +85,8 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.StringVar(&o.cluster, "cluster", "", "apply only this cluster")
 	f.StringVar(&o.revision, "revision", "", "revision recorded on the objects (default: the Git commit checked out in DIR)")
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source; the inventory is per source and cluster")
-	f.BoolVar(&o.dryRun, "dry-run", false, "send every write as a server-side dry run: nothing is persisted")
+	f.Var(dryRunFlag{&o.dryRun}, "dry-run", "server: send every write as a server-side dry run, nothing is persisted (a bare --dry-run means server); none: apply")
+	f.Lookup("dry-run").NoOptDefVal = "server"
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")

@@ -193,6 +193,10 @@ func TestGoldenExamples(t *testing.T) {
 		{"render-bad-output", []string{"render", "examples", "-o", "xml"}},
 		{"validate-no-args", []string{"validate"}},
 		{"schema-unknown-kind", []string{"schema", "--kind", "Nope"}},
+		{"render-examples-misspelt-cluster", []string{"render", "examples", "--revision", pinnedRevision, "--cluster", "stagin"}},
+		{"render-examples-name", []string{"render", "examples", "--revision", pinnedRevision, "--cluster", "staging", "-o", "name"}},
+		{"schema-kind-any-case", []string{"schema", "--kind", "endpoint"}},
+		{"schema-misspelt-kind", []string{"schema", "--kind", "Pipelnie"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

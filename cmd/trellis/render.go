@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,8 +36,11 @@ List. With --out, each cluster's objects are written to DIR/<cluster>.yaml (or
 .json) instead. With --watch, the repo is rendered again on every save.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output != "yaml" && o.output != "json" {
-				return usageError{fmt.Errorf("--output must be yaml or json, not %q", o.output)}
+			switch {
+			case o.output != "yaml" && o.output != "json" && o.output != "name":
+				return usageError{fmt.Errorf("--output must be yaml, json or name, not %q", o.output)}
+			case o.output == "name" && o.outDir != "":
+				return usageError{fmt.Errorf("--output name prints to standard output: it cannot be written with --out")}
 			}
 			if o.watch {
 				return watchRender(cmd.Context(), args[0], o, s, nil)
@@ -46,7 +50,7 @@ List. With --out, each cluster's objects are written to DIR/<cluster>.yaml (or
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.cluster, "cluster", "", "render only this cluster")
-	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
+	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json, or name (kind.group/name, as kubectl's)")
 	f.StringVar(&o.outDir, "out", "", "write each cluster's objects to a file in this directory")
 	f.BoolVar(&o.watch, "watch", false, "render again on every change, until interrupted")
 	f.StringVar(&o.revision, "revision", "", "revision recorded on the objects (default: the Git commit checked out in DIR)")
@@ -78,8 +82,22 @@ func renderOnce(ctx context.Context, dir string, o renderOptions, s streams) err
 	return writeObjects(s.out, objs, o.output)
 }
 
-// writeObjects prints objects as YAML documents or as a JSON v1 List.
+// writeObjects prints objects as YAML documents, as a JSON v1 List, or by
+// name: one kind.group/name a line, as kubectl -o name prints them.
 func writeObjects(w io.Writer, objs []*unstructured.Unstructured, format string) error {
+	if format == "name" {
+		for _, o := range objs {
+			gvk := o.GroupVersionKind()
+			kind := strings.ToLower(gvk.Kind)
+			if gvk.Group != "" {
+				kind += "." + gvk.Group
+			}
+			if _, err := fmt.Fprintf(w, "%s/%s\n", kind, o.GetName()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if format == "json" {
 		items := make([]any, len(objs))
 		for i, o := range objs {
