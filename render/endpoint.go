@@ -22,7 +22,9 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 		annotations = mergeStrings(in.Annotations, map[string]string{AnnotationModelFrom: ref})
 	}
 	isvc := newObject(kserveAPIVersion, "InferenceService", in.Namespace, in.Name, in.Labels, annotations)
-	isvc.Object["spec"] = map[string]any{"predictor": predictor(in.Cluster, &e.Spec, defaultLimits(in))}
+	spec := map[string]any{"predictor": predictor(in.Cluster, &e.Spec, defaultLimits(in))}
+	mergeUpstream(spec, e.Spec.Upstream)
+	isvc.Object["spec"] = spec
 	return []*unstructured.Unstructured{isvc}
 }
 

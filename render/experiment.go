@@ -35,6 +35,7 @@ const (
 // name is at most 40 characters, Katib's limit.
 func renderExperiment(in kindInput, e *schema.Experiment) []*unstructured.Unstructured {
 	spec := experimentSpec(in.Cluster, &e.Spec, defaultLimits(in))
+	mergeUpstream(spec, e.Spec.Upstream)
 	labels := map[string]string{LabelRunOf: RunOf("experiment", in.Name)}
 	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(experimentKeepRuns)}
 	x := newObject(katibAPIVersion, "Experiment", in.Namespace,

@@ -27,7 +27,9 @@ const (
 // makes a new run and an unchanged one the same run.
 func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
 	wt := newObject(argoAPIVersion, "WorkflowTemplate", in.Namespace, in.Name, in.Labels, in.Annotations)
-	wt.Object["spec"] = workflowTemplateSpec(in.Cluster, &p.Spec, defaultLimits(in))
+	spec := workflowTemplateSpec(in.Cluster, &p.Spec, defaultLimits(in))
+	mergeUpstream(spec, p.Spec.Upstream)
+	wt.Object["spec"] = spec
 	out := []*unstructured.Unstructured{wt}
 	if p.Spec.Schedule != "" {
 		out = append(out, cronWorkflow(in, &p.Spec))
@@ -46,13 +48,16 @@ func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *s
 	templates := make([]any, 0, len(p.Steps)+1)
 	for i, s := range p.Steps {
 		tasks[i] = dagTask(s, params)
+		mergeUpstream(tasks[i].(map[string]any), s.Task)
 	}
 	templates = append(templates, map[string]any{
 		"name": dagTemplate,
 		"dag":  map[string]any{"tasks": tasks},
 	})
 	for _, s := range p.Steps {
-		templates = append(templates, stepTemplate(c, s, params, defaults))
+		tmpl := stepTemplate(c, s, params, defaults)
+		mergeUpstream(tmpl, s.Upstream)
+		templates = append(templates, tmpl)
 	}
 	spec := map[string]any{"entrypoint": dagTemplate, "templates": templates}
 	setIf(spec, "arguments", pipelineArguments(p))

@@ -60,6 +60,14 @@ func (s source) upstreamPos(path string) token.Pos {
 	case s.manifest != nil:
 		return s.manifest.pos
 	case s.declaration != nil:
+		// A field the declaration's upstream patch sets is reported there:
+		// spec.X of the object is spec.upstream.X of the declaration.
+		if rest, ok := strings.CutPrefix(path, "spec."); ok {
+			up := append([]string{"spec", "upstream"}, fieldPath(rest)...)
+			if f := s.declaration.value.LookupPath(cue.ParsePath("spec.upstream")); f.Exists() {
+				return nearestPos(s.declaration.value, up)
+			}
+		}
 		return s.declaration.pos(cue.ParsePath("spec"))
 	}
 	return token.NoPos

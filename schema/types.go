@@ -184,6 +184,7 @@ type PipelineSpec struct {
 	KeepRuns           int                   `json:"keepRuns"`
 	ServiceAccountName string                `json:"serviceAccountName,omitempty"`
 	Timeout            string                `json:"timeout,omitempty"`
+	Upstream           map[string]any        `json:"upstream,omitempty"`
 }
 
 // ParamValue is a parameter value written as a string, number or boolean;
@@ -224,6 +225,8 @@ type Step struct {
 	Outputs   StepOutputs        `json:"outputs"`
 	Retries   int                `json:"retries"`
 	Timeout   string             `json:"timeout,omitempty"`
+	Upstream  map[string]any     `json:"upstream,omitempty"`
+	Task      map[string]any     `json:"task,omitempty"`
 }
 
 // InputArtifact mirrors #InputArtifact.
@@ -259,6 +262,7 @@ type ExperimentSpec struct {
 	Budget     Budget            `json:"budget"`
 	Parameters []SearchParameter `json:"parameters"`
 	Trial      Trial             `json:"trial"`
+	Upstream   map[string]any    `json:"upstream,omitempty"`
 }
 
 // Objective mirrors #ExperimentSpec.objective.
@@ -321,6 +325,7 @@ type EndpointSpec struct {
 	NodePool           string             `json:"nodePool,omitempty"`
 	CanaryPercent      *int               `json:"canaryPercent,omitempty"`
 	ServiceAccountName string             `json:"serviceAccountName,omitempty"`
+	Upstream           map[string]any     `json:"upstream,omitempty"`
 }
 
 // Replicas mirrors #EndpointSpec.replicas.

@@ -38,10 +38,21 @@ func TestExamplesAcceptedByAPIServer(t *testing.T) {
 	require.NoError(t, err)
 	res, err := render.Dir(t.Context(), filepath.Join(root, "examples"), render.Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
 	require.NoError(t, err, render.Problems(err, filepath.Join(root, "examples"), nil))
+	kinds := dryRunAll(t, res)
+	for _, k := range []string{"Namespace", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy",
+		"WorkflowTemplate", "CronWorkflow", "Workflow", "Experiment", "InferenceService"} {
+		require.True(t, kinds[k], "the examples render no %s", k)
+	}
+}
+
+// dryRunAll sends every object of every cluster of res to the apiserver as
+// a server-side dry-run apply with strict field validation, and checks it
+// offline against its upstream schema too; it returns the kinds seen.
+func dryRunAll(t *testing.T, res *render.Result) map[string]bool {
+	t.Helper()
 	c, err := reconcile.NewClient(cp.RESTConfig())
 	require.NoError(t, err)
 	ctx := context.Background()
-
 	kinds := map[string]bool{}
 	for _, cluster := range res.Clusters {
 		// Namespaces are created for real: a dry-run of a namespaced object
@@ -74,10 +85,7 @@ func TestExamplesAcceptedByAPIServer(t *testing.T) {
 			require.Empty(t, problems, "offline schema check of %s", render.ObjectID(o))
 		}
 	}
-	for _, k := range []string{"Namespace", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy",
-		"WorkflowTemplate", "CronWorkflow", "Workflow", "Experiment", "InferenceService"} {
-		require.True(t, kinds[k], "the examples render no %s", k)
-	}
+	return kinds
 }
 
 // TestOfflineSchemaCheckAgreesWithAPIServer sends objects that break their
