@@ -21,8 +21,8 @@ import (
 // which otherwise only a server-side dry-run against a cluster reports.
 //
 // A plain manifest's problem is reported at the field's position in its
-// file; a declaration's (which would be a bug of trellis's rendering) at
-// the declaration.
+// file; a declaration's at the field of its upstream patch that set it, or
+// else at its spec (then a bug of trellis's rendering).
 func checkUpstream(srcs []source, errs *errorList) {
 	kinds := map[schema.GroupVersionKind]bool{}
 	for _, s := range srcs {
