@@ -120,7 +120,13 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s s
 	if err != nil {
 		return false, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)
 	}
-	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour)
+	external := os.Getenv(envExternalDiff)
+	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour, external == "")
+	if changed && external != "" {
+		if err := externalDiff(ctx, external, diffs, s); err != nil {
+			return changed, err
+		}
+	}
 	fmt.Fprintf(s.err, "cluster %s: %s\n", cluster.Name, diffSummary(cs))
 	if ps.SuspendedSince != "" {
 		fmt.Fprintf(s.err, "cluster %s: suspended since %s (inventory %s): apply changes nothing until trellis resume\n", cluster.Name, ps.SuspendedSince, ps.Inventory)
@@ -138,7 +144,7 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s s
 // printDiffs prints the diff of each changed object on out, under a
 // header naming the cluster, and each failure on err. It returns the
 // change set of the diffs and whether any object would change.
-func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.ObjectDiff, colour bool) (*reconcile.ChangeSet, bool) {
+func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.ObjectDiff, colour, unified bool) (*reconcile.ChangeSet, bool) {
 	cs := &reconcile.ChangeSet{Cluster: cluster}
 	changed := false
 	for _, d := range diffs {
@@ -161,7 +167,9 @@ func printDiffs(s streams, cluster, kubeContext string, diffs []reconcile.Object
 		if d.Note != "" {
 			fmt.Fprintf(s.out, "# %s: %s\n", d.Ref, d.Note)
 		}
-		writeUnified(s.out, d.Unified, colour)
+		if unified {
+			writeUnified(s.out, d.Unified, colour)
+		}
 	}
 	return cs, changed
 }

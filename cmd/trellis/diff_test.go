@@ -134,6 +134,22 @@ func TestDiffCommand(t *testing.T) {
 	assert.Contains(t, r.stdout, ansiRed+"-    pods: \"99\""+ansiReset+"\n")
 	assert.Contains(t, r.stdout, ansiGreen+"+    pods: \"20\""+ansiReset+"\n")
 	assert.Contains(t, r.stdout, ansiCyan+"@@ ")
+
+	// $KUBECTL_EXTERNAL_DIFF shows the same change with the user's program,
+	// given the live and the Git versions as directories of files named as
+	// kubectl diff names them.
+	t.Setenv(envExternalDiff, "diff -u -N -r")
+	r = dc.run(t)
+	assert.Equal(t, exitFailed, r.exit, r.stderr)
+	assert.Regexp(t, `(?m)^--- .*/LIVE/core\.v1\.ResourceQuota\.diff-demo\.trellis-quota`, r.stdout)
+	assert.Regexp(t, `(?m)^\+\+\+ .*/MERGED/core\.v1\.ResourceQuota\.diff-demo\.trellis-quota`, r.stdout)
+	assert.Contains(t, r.stdout, "-    pods: \"99\"\n+    pods: \"20\"\n")
+	assert.NotContains(t, r.stdout, "--- live/", "the built-in diff is not printed too")
+
+	t.Setenv(envExternalDiff, "/nonexistent/differ")
+	r = dc.run(t)
+	assert.Equal(t, exitUnknown, r.exit, r.stderr)
+	assert.Contains(t, r.stderr, "$KUBECTL_EXTERNAL_DIFF (/nonexistent/differ)")
 }
 
 func TestDiffCommandUnknownContext(t *testing.T) {
