@@ -19,7 +19,7 @@ const envExternalDiff = "KUBECTL_EXTERNAL_DIFF"
 // externalDiff shows the changed objects of diffs with program, as kubectl
 // diff does with $KUBECTL_EXTERNAL_DIFF: it writes the live and the Git
 // version (the server's dry-run result) of each object to two directories,
-// LIVE-* and MERGED-*, one file per object named
+// LIVE and MERGED, one file per object named
 // group.version.kind.namespace.name (no live file for an object to create,
 // no merged one for an object to prune), and runs program with the two
 // directories as its last arguments, its output on the command's. Secret
