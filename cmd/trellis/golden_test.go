@@ -197,6 +197,10 @@ func TestGoldenExamples(t *testing.T) {
 		{"render-examples-name", []string{"render", "examples", "--revision", pinnedRevision, "--cluster", "staging", "-o", "name"}},
 		{"schema-kind-any-case", []string{"schema", "--kind", "endpoint"}},
 		{"schema-misspelt-kind", []string{"schema", "--kind", "Pipelnie"}},
+		{"validate-examples-json", []string{"validate", "-o", "json", "examples"}},
+		{"validate-json-invalid", []string{"validate", "-o", "json", "cmd/trellis/testdata/invalid/limit-below-request"}},
+		{"validate-github", []string{"validate", "--format", "github", "cmd/trellis/testdata/invalid/experiment-placeholders"}},
+		{"validate-bad-output", []string{"validate", "-o", "xml", "examples"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
