@@ -105,6 +105,7 @@ func newRootCommand(s streams) *cobra.Command {
 		newLineageCommand(s),
 	)
 	root.AddCommand(newSuspendCommands(s)...)
+	registerCompletions(root)
 	return root
 }
 
