@@ -262,8 +262,8 @@ func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
 func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) *Manifest {
 	obj := &unstructured.Unstructured{Object: m}
 	l.secrets = append(l.secrets, secretValues(obj)...)
-	if obj.GetName() == "" {
-		l.errs.addf(pos, "%s: metadata.name is required", obj.GetKind())
+	if obj.GetName() == "" && !isGeneratedRun(obj) {
+		l.errs.addf(pos, "%s: metadata.name is required (generateName is taken for an Argo Workflow only, as a run)", obj.GetKind())
 		return nil
 	}
 	added := &Manifest{Path: file, Cluster: clusterOf(dir, obj), Object: obj, pos: pos}

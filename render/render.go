@@ -154,7 +154,11 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opt
 	}
 	for _, m := range manifests {
 		if m.Cluster == cd.Name {
-			srcs = append(srcs, source{obj: m.Object.DeepCopy(), path: m.Path, manifest: m})
+			obj := m.Object.DeepCopy()
+			if isGeneratedRun(obj) {
+				nameGeneratedRun(obj)
+			}
+			srcs = append(srcs, source{obj: obj, path: m.Path, manifest: m})
 		}
 	}
 	seen := map[string]source{}

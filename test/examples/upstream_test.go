@@ -14,9 +14,10 @@ import (
 
 // TestUpstreamFieldsReachTheCluster renders declarations that set, through
 // their upstream field, Argo, KServe and Katib features that trellis has no
-// field for (testdata/upstream), and checks that each lands where upstream
-// reads it, passes the offline schema check, and is accepted by the
-// apiserver with the real CRDs (strict field validation).
+// field for, and an Argo example written with generateName
+// (testdata/upstream), and checks that each lands where upstream reads it,
+// passes the offline schema check, and is accepted by the apiserver with
+// the real CRDs (strict field validation).
 func TestUpstreamFieldsReachTheCluster(t *testing.T) {
 	cp.Require(t)
 	dir := filepath.Join("testdata", "upstream")
@@ -48,4 +49,7 @@ func TestUpstreamFieldsReachTheCluster(t *testing.T) {
 	assert.Equal(t, "v2", field("InferenceService", "spec", "predictor", "model", "protocolVersion"))
 	assert.Equal(t, "sklearn", field("InferenceService", "spec", "predictor", "model", "modelFormat", "name"))
 	assert.Equal(t, "medianstop", field("Experiment", "spec", "earlyStopping", "algorithmName"))
+	// Argo's hello-world example, written with generateName, is a run.
+	assert.Regexp(t, `^hello-world-[0-9a-f]{8}$`, objs["Workflow"].GetName())
+	assert.Equal(t, "workflow-hello-world", objs["Workflow"].GetLabels()["trellis.dev/run-of"])
 }
