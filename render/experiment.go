@@ -153,15 +153,14 @@ type substitution struct {
 // and trial metadata key that the trial's texts use, as ${NAME} or
 // ${trialSpec.KEY}.
 func trialSubstitution(e *schema.ExperimentSpec) substitution {
-	texts := strings.Join(trialTexts(e.Trial), "\x00")
+	uses := trialUses(e.Trial)
 	pairs := []string{}
 	params := []any{}
 	use := func(name, reference string) {
-		placeholder := "${" + name + "}"
-		if !strings.Contains(texts, placeholder) {
+		if !uses(name) {
 			return
 		}
-		pairs = append(pairs, placeholder, "${trialParameters."+name+"}")
+		pairs = append(pairs, "${"+name+"}", "${trialParameters."+name+"}")
 		params = append(params, map[string]any{"name": name, "reference": reference})
 	}
 	for _, p := range e.Parameters {
@@ -171,6 +170,12 @@ func trialSubstitution(e *schema.ExperimentSpec) substitution {
 		use(trialMetaPrefix+key, "${"+trialMetaPrefix+key+"}")
 	}
 	return substitution{subst: strings.NewReplacer(pairs...).Replace, params: params}
+}
+
+// trialUses returns whether the trial uses ${name} anywhere it is replaced.
+func trialUses(t schema.Trial) func(name string) bool {
+	texts := strings.Join(trialTexts(t), "\x00")
+	return func(name string) bool { return strings.Contains(texts, "${"+name+"}") }
 }
 
 // trialTexts returns the texts of a trial in which ${NAME} is replaced: its

@@ -261,7 +261,7 @@ func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
 // kustomization).
 func (l *loader) addManifest(file, dir string, m map[string]any, pos token.Pos) *Manifest {
 	obj := &unstructured.Unstructured{Object: m}
-	l.secrets = append(l.secrets, secretValues(obj)...)
+	l.secrets = append(l.secrets, SecretValuesOf(obj)...)
 	if obj.GetName() == "" && !isGeneratedRun(obj) {
 		l.errs.addf(pos, "%s: metadata.name is required (generateName is taken for an Argo Workflow only, as a run)", obj.GetKind())
 		return nil

@@ -177,9 +177,9 @@ var placeholderPattern = regexp.MustCompile(`\$\{([^}]*)\}`)
 // parameter (see trialTemplate).
 func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 	t := e.Spec.Trial
-	texts := strings.Join(trialTexts(t), "\x00")
+	uses := trialUses(t)
 	for i, p := range e.Spec.Parameters {
-		if !strings.Contains(texts, "${"+p.Name+"}") {
+		if !uses(p.Name) {
 			c.errorf(fmt.Sprintf("spec.parameters[%d].name", i),
 				"search parameter %q is not used by the trial: Katib starts no trial until every parameter "+
 					"appears as ${%s} in the trial's image, command, args or env", p.Name, p.Name)

@@ -7,12 +7,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// secretValues are the values of a v1 Secret as they may appear in any
-// text, as lineage.SecretValues gives them for a rendered revision: each
-// value as written (stringData, decoded data) and base64-encoded. Values
-// shorter than four bytes are left out: hiding them would mangle
-// unrelated text. Other objects have none.
-func secretValues(obj *unstructured.Unstructured) []string {
+// SecretValuesOf returns the values of a v1 Secret as they may appear in
+// any text: each value as written (stringData, decoded data) and
+// base64-encoded, as the apiserver stores it. Values shorter than four
+// bytes are left out: hiding them would mangle unrelated text. Other
+// objects have none.
+func SecretValuesOf(obj *unstructured.Unstructured) []string {
 	if obj.GetKind() != "Secret" || obj.GetAPIVersion() != "v1" {
 		return nil
 	}

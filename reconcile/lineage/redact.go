@@ -1,7 +1,6 @@
 package lineage
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -9,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
 )
 
 // Redacted returns a deep copy of r in which every string (map keys
@@ -73,33 +73,12 @@ func redactMap(v reflect.Value, red *reconcile.Redactor) {
 	v.Set(out)
 }
 
-// SecretValues returns the values of every Secret among objs, both as
-// written (stringData, decoded data) and base64-encoded as the apiserver
-// stores them, for reconcile.Redactor.WithValues. Values shorter than four
-// bytes are left out: hiding them would mangle unrelated text.
+// SecretValues returns the values of every Secret among objs (see
+// render.SecretValuesOf), for reconcile.Redactor.WithValues.
 func SecretValues(objs []*unstructured.Unstructured) []string {
 	var out []string
-	add := func(plain string) {
-		if len(plain) >= 4 {
-			out = append(out, plain, base64.StdEncoding.EncodeToString([]byte(plain)))
-		}
-	}
 	for _, obj := range objs {
-		if !reconcile.IsSecret(obj) {
-			continue
-		}
-		if data, ok := obj.Object["data"].(map[string]any); ok {
-			for _, v := range data {
-				if b, err := base64.StdEncoding.DecodeString(fmt.Sprint(v)); err == nil {
-					add(string(b))
-				}
-			}
-		}
-		if data, ok := obj.Object["stringData"].(map[string]any); ok {
-			for _, v := range data {
-				add(fmt.Sprint(v))
-			}
-		}
+		out = append(out, render.SecretValuesOf(obj)...)
 	}
 	return out
 }

@@ -82,12 +82,6 @@ func (s *Schemas) Validate(obj map[string]any) (known bool, problems []Problem, 
 	return true, problems, nil
 }
 
-// Knows reports whether a vendored CRD serves gvk.
-func (s *Schemas) Knows(gvk schema.GroupVersionKind) bool {
-	vs, _ := s.lookup(gvk)
-	return vs != nil
-}
-
 // Prepare reads, in parallel, the files of the CRDs that serve gvks, so
 // that checking objects of several kinds does not parse the large files one
 // after the other.

@@ -105,8 +105,13 @@ func TestPrepare(t *testing.T) {
 		{Group: "", Version: "v1", Kind: "ConfigMap"},
 	}
 	s.Prepare(append(gvks, gvks...))
-	for _, gvk := range gvks[:3] {
-		assert.True(t, s.Knows(gvk), gvk)
+	known := func(gvk schema.GroupVersionKind) bool {
+		vs, err := s.lookup(gvk)
+		require.NoError(t, err)
+		return vs != nil
 	}
-	assert.False(t, s.Knows(gvks[3]))
+	for _, gvk := range gvks[:3] {
+		assert.True(t, known(gvk), gvk)
+	}
+	assert.False(t, known(gvks[3]))
 }
