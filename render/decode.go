@@ -24,7 +24,7 @@ func (l *loader) declaration(v cue.Value, rel string) {
 	kind := mustString(kv)
 	def, ok := l.schema.Kind(kind)
 	if !ok {
-		l.errs.addf(kv.Pos(), "kind: unknown kind %q (want %s)", kind, strings.Join(schema.Kinds, ", "))
+		l.errs.addf(kv.Pos(), "kind: unknown kind %q: %s", kind, schema.Hint(kind, schema.Kinds))
 		return
 	}
 	u := def.Unify(v)
@@ -69,8 +69,8 @@ func (l *loader) validationErrors(v cue.Value, err error) {
 		}
 		format, args := e.Msg()
 		path := declPath(e.Path())
-		if sensitivePath(path) && format != "mismatched types %s and %s" {
-			args = elide(args)
+		if sensitivePath(path) {
+			args = elide(format, args)
 		}
 		msg := fmt.Sprintf(format, args...)
 		if strings.HasPrefix(msg, "incomplete value") {

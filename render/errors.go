@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
+	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
+
+	"trellis.dev/trellis/schema"
 )
 
 // Every problem found in a config repo is a CUE errors.Error: CUE's own
@@ -163,6 +169,7 @@ func Problems(err error, root string, explain func(string) string) []Problem {
 		if explain != nil {
 			p.Message = explain(p.Message)
 		}
+		p.Message = typeConflict(p.Message)
 		if strings.Contains(p.Message, "errors in empty disjunction") {
 			continue // its parts are reported one by one
 		}
@@ -226,9 +233,14 @@ func (e *problemsError) Error() string {
 func problem(e cueerrors.Error, root string) Problem {
 	format, args := e.Msg()
 	path := declPath(e.Path())
+	if format == "field not allowed" {
+		if hint := fieldHint(e.Path()); hint != "" {
+			format, args = "field not allowed: %s", []any{hint}
+		}
+	}
 	sensitive := sensitivePath(path)
-	if sensitive && format != "mismatched types %s and %s" {
-		args = elide(args)
+	if sensitive {
+		args = elide(format, args)
 	}
 	msg := fmt.Sprintf(format, args...)
 	if full := e.Error(); msg == "" || (!sensitive && strings.HasPrefix(full, msg+": ")) {
@@ -264,6 +276,53 @@ func userPos(e cueerrors.Error) token.Pos {
 	}
 	return best
 }
+
+// fieldHint says which field a field the schema does not allow might have
+// been, from the fields allowed beside it: "did you mean replicas? (known:
+// ...)". A declaration checked against its kind's definition has the kind
+// in its path; one written in CUE as schema.#Endpoint & {...} has its own
+// name there instead, and gets a suggestion only when the kinds agree on
+// one. Empty when there is nothing to suggest.
+func fieldHint(path []string) string {
+	s := hintSchema()
+	if s == nil || len(path) < 2 {
+		return ""
+	}
+	field := path[len(path)-1]
+	if len(path) >= 3 && path[0] == "#Kinds" {
+		if known := s.FieldNames(path[1], path[2:len(path)-1]); len(known) > 0 {
+			return schema.Hint(field, known)
+		}
+		return ""
+	}
+	top := slices.IndexFunc(path, func(p string) bool { return p == "spec" || p == "metadata" })
+	if top < 0 {
+		return ""
+	}
+	suggestions := map[string]bool{}
+	for _, kind := range schema.Kinds {
+		if c := schema.Closest(field, s.FieldNames(kind, path[top:len(path)-1])); c != "" {
+			suggestions[c] = true
+		}
+	}
+	if len(suggestions) != 1 {
+		return ""
+	}
+	for c := range suggestions {
+		return "did you mean " + c + "?"
+	}
+	return ""
+}
+
+// hintSchema is the schema fieldHint looks fields up in, compiled once, on
+// the first unknown field.
+var hintSchema = sync.OnceValue(func() *schema.Schema {
+	s, err := schema.Load(cuecontext.New())
+	if err != nil {
+		return nil
+	}
+	return s
+})
 
 // declPath returns the path of an error inside the declaration: errors of
 // a declaration unified with its kind's definition come with the
@@ -408,6 +467,53 @@ const ElidedValue = "<value elided>"
 // sensitiveField matches the names of fields whose values may be secret.
 var sensitiveField = regexp.MustCompile(`(?i)^(data|stringData|env|.*(password|passwd|secret|token|credential|api_?key|private_?key|auth).*)$`)
 
+// typeMismatch is CUE's message for a value of the wrong type, after the
+// field path: conflicting values "3" and int (mismatched types string and
+// int). CUE reports one such line per part of the field's type (its
+// default and its type), so one value makes several.
+var typeMismatch = regexp.MustCompile(`^(.*): conflicting values (.+) and (.+) \(mismatched types (\w+) and (\w+)\)$`)
+
+// typeWords names CUE's types as a YAML author knows them.
+var typeWords = map[string]string{
+	"int": "an integer", "float": "a number", "number": "a number",
+	"string": "a string", "bool": "true or false", "struct": "a mapping",
+	"list": "a list", "null": "null", "bytes": "bytes",
+}
+
+// typeConflict rewrites a type mismatch into one line that says what the
+// field wants and, for a number or boolean written in quotes, how to fix it:
+// spec.steps[0].retries: "3" is a string, want an integer: write 3 without
+// quotes. Every line CUE makes for the value becomes the same line, so one
+// is kept. Other messages are returned as they are.
+func typeConflict(msg string) string {
+	m := typeMismatch.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	field, value, valueType, wantType := m[1], m[2], m[4], m[5]
+	composite := func(v string) bool { return strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") }
+	if typeWords[m[2]] != "" || (composite(m[3]) && !composite(m[2])) {
+		// The schema's side came first: a type, or the default of a scalar
+		// field given a mapping or a list.
+		value, valueType, wantType = m[3], m[5], m[4]
+	}
+	want := typeWords[wantType]
+	if want == "" {
+		want = wantType
+	}
+	if valueType == "struct" || valueType == "list" {
+		return fmt.Sprintf("%s: want %s, not %s", field, want, typeWords[valueType])
+	}
+	out := fmt.Sprintf("%s: %s is %s, want %s", field, value, typeWords[valueType], want)
+	if unq, err := strconv.Unquote(value); err == nil && valueType == "string" {
+		if _, isNum := strconv.ParseFloat(unq, 64); isNum == nil && (wantType == "int" || wantType == "float" || wantType == "number") ||
+			(unq == "true" || unq == "false") && wantType == "bool" {
+			out += ": write " + unq + " without quotes"
+		}
+	}
+	return out
+}
+
 // sensitivePath reports whether a field path passes through a field that
 // may hold a secret: a Secret's data and stringData, environment
 // variables, and fields named like credentials.
@@ -420,13 +526,20 @@ func sensitivePath(path []string) bool {
 	return false
 }
 
-// elide replaces every argument of a message by ElidedValue: the values a
-// CUE error prints (both sides of a conflict, a value out of bounds) are
-// the user's.
-func elide(args []any) []any {
+// elide replaces the values among the arguments of a message by
+// ElidedValue: the values a CUE error prints (both sides of a conflict, a
+// value out of bounds) are the user's. The types of a type mismatch stay.
+func elide(format string, args []any) []any {
 	out := make([]any, len(args))
+	keep := 0
+	if strings.HasSuffix(format, "(mismatched types %s and %s)") {
+		keep = 2
+	}
 	for i := range args {
 		out[i] = ElidedValue
+		if i >= len(args)-keep {
+			out[i] = args[i]
+		}
 	}
 	return out
 }

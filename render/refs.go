@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,7 +31,7 @@ func (c refCheck) nodePool(path, pool string) {
 		return
 	}
 	if _, ok := c.cluster.Spec.NodePools[pool]; !ok {
-		c.errorf(path, "node pool %q is not declared by Cluster %q", pool, c.d.Cluster)
+		c.errorf(path, "node pool %q is not declared by Cluster %q: %s", pool, c.d.Cluster, schema.Hint(pool, slices.Collect(maps.Keys(c.cluster.Spec.NodePools))))
 	}
 }
 
@@ -51,7 +52,7 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		at := fmt.Sprintf("spec.steps[%d]", i)
 		for j, dep := range s.DependsOn {
 			if _, ok := steps[dep]; !ok {
-				c.errorf(fmt.Sprintf("%s.dependsOn[%d]", at, j), "unknown step %q", dep)
+				c.errorf(fmt.Sprintf("%s.dependsOn[%d]", at, j), "unknown step %q: %s", dep, schema.Hint(dep, slices.Collect(maps.Keys(steps))))
 			}
 		}
 		for j, in := range s.Inputs {
@@ -68,11 +69,11 @@ func (c refCheck) input(at string, s schema.Step, in schema.InputArtifact, steps
 	stepName, art, _ := strings.Cut(in.From, ".")
 	from, ok := steps[stepName]
 	if !ok {
-		c.errorf(at, "unknown step %q", stepName)
+		c.errorf(at, "unknown step %q: %s", stepName, schema.Hint(stepName, slices.Collect(maps.Keys(steps))))
 		return
 	}
 	if !hasArtifact(from, art) {
-		c.errorf(at, "step %q has no output artifact %q", stepName, art)
+		c.errorf(at, "step %q has no output artifact %q: %s", stepName, art, schema.Hint(art, artifactNames(from)))
 		return
 	}
 	for _, dep := range s.DependsOn {
@@ -81,6 +82,15 @@ func (c refCheck) input(at string, s schema.Step, in schema.InputArtifact, steps
 		}
 	}
 	c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+}
+
+// artifactNames are the names of a step's output artifacts.
+func artifactNames(s *schema.Step) []string {
+	var names []string
+	for _, a := range s.Outputs.Artifacts {
+		names = append(names, a.Name)
+	}
+	return names
 }
 
 func hasArtifact(s *schema.Step, name string) bool {
@@ -242,13 +252,23 @@ func (c refCheck) modelSource(ref *schema.PipelineRef, all []*Declaration) {
 		for i := range p.Spec.Steps {
 			if p.Spec.Steps[i].Name == ref.Step {
 				if !hasArtifact(&p.Spec.Steps[i], ref.Artifact) {
-					c.errorf("spec.model.fromPipeline.artifact", "step %q of Pipeline %q has no output artifact %q", ref.Step, ref.Pipeline, ref.Artifact)
+					c.errorf("spec.model.fromPipeline.artifact", "step %q of Pipeline %q has no output artifact %q: %s", ref.Step, ref.Pipeline, ref.Artifact, schema.Hint(ref.Artifact, artifactNames(&p.Spec.Steps[i])))
 				}
 				return
 			}
 		}
-		c.errorf("spec.model.fromPipeline.step", "Pipeline %q has no step %q", ref.Pipeline, ref.Step)
+		var steps []string
+		for _, s := range p.Spec.Steps {
+			steps = append(steps, s.Name)
+		}
+		c.errorf("spec.model.fromPipeline.step", "Pipeline %q has no step %q: %s", ref.Pipeline, ref.Step, schema.Hint(ref.Step, steps))
 		return
 	}
-	c.errorf("spec.model.fromPipeline.pipeline", "no Pipeline %q in namespace %q of cluster %q", ref.Pipeline, c.d.Namespace, c.d.Cluster)
+	var pipelines []string
+	for _, d := range all {
+		if _, ok := d.spec.(*schema.Pipeline); ok && d.Cluster == c.d.Cluster && d.Namespace == c.d.Namespace {
+			pipelines = append(pipelines, d.Name)
+		}
+	}
+	c.errorf("spec.model.fromPipeline.pipeline", "no Pipeline %q in namespace %q of cluster %q: %s", ref.Pipeline, c.d.Namespace, c.d.Cluster, schema.Hint(ref.Pipeline, pipelines))
 }

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"cuelang.org/go/cue"
@@ -23,12 +25,12 @@ func (l *loader) validate() {
 		}
 		c, ok := clusters[d.Cluster]
 		if !ok {
-			l.errs.addf(d.pos(pathCluster), "spec.cluster: undeclared cluster %q", d.Cluster)
+			l.errs.addf(d.pos(pathCluster), "spec.cluster: undeclared cluster %q: %s", d.Cluster, schema.Hint(d.Cluster, slices.Collect(maps.Keys(clusters))))
 			continue
 		}
 		ns, ok := c.Spec.Namespaces[d.Namespace]
 		if !ok {
-			l.errs.addf(d.pos(pathNamespace), "spec.namespace: namespace %q is not declared by Cluster %q", d.Namespace, d.Cluster)
+			l.errs.addf(d.pos(pathNamespace), "spec.namespace: namespace %q is not declared by Cluster %q: %s", d.Namespace, d.Cluster, schema.Hint(d.Namespace, slices.Collect(maps.Keys(c.Spec.Namespaces))))
 			continue
 		}
 		chk := refCheck{l: l, d: d, cluster: c, ns: ns}
@@ -115,7 +117,7 @@ func (l *loader) checkManifestClusters(clusters map[string]*schema.Cluster) {
 		case m.Cluster == "":
 			l.errs.addf(m.pos, "%s is not assigned to a cluster: put it under %s/<cluster>/ or annotate it %s: <cluster>", id, ClustersDir, LabelCluster)
 		case clusters[m.Cluster] == nil:
-			l.errs.addf(m.pos, "%s: undeclared cluster %q", id, m.Cluster)
+			l.errs.addf(m.pos, "%s: undeclared cluster %q: %s", id, m.Cluster, schema.Hint(m.Cluster, slices.Collect(maps.Keys(clusters))))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"io/fs"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -86,4 +87,44 @@ func (s *Schema) Kind(kind string) (cue.Value, bool) {
 // words.
 func (s *Schema) Explain(msg string) string {
 	return s.explains.Replace(msg)
+}
+
+// FieldNames returns the names of the fields a declaration of kind may
+// hold at path (spec.model, spec.steps[0] as []string{"spec", "model"}),
+// sorted; nil when the schema has no struct there.
+func (s *Schema) FieldNames(kind string, path []string) []string {
+	v, ok := s.kinds[kind]
+	if !ok {
+		return nil
+	}
+	for _, p := range path {
+		v = child(v, p)
+		if !v.Exists() {
+			return nil
+		}
+	}
+	iter, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for iter.Next() {
+		names = append(names, iter.Selector().Unquoted())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// child is the value of v's field or element p: a list index selects any
+// element, a name the field (required, optional or matched by a pattern).
+func child(v cue.Value, p string) cue.Value {
+	if _, err := strconv.Atoi(p); err == nil {
+		return v.LookupPath(cue.MakePath(cue.AnyIndex))
+	}
+	for _, sel := range []cue.Selector{cue.Str(p), cue.Str(p).Optional(), cue.AnyString} {
+		if c := v.LookupPath(cue.MakePath(sel)); c.Exists() {
+			return c
+		}
+	}
+	return cue.Value{}
 }

@@ -20,6 +20,8 @@ func TestClosest(t *testing.T) {
 		{"dev", []string{"prod", "staging"}, ""},
 		{"x", []string{"prod"}, ""},
 		{"ab", []string{"ac", "ab"}, "ab"},
+		{"qouta", []string{"quota", "paths"}, "quota"},
+		{"retrys", []string{"retries", "resources"}, "retries"},
 	} {
 		assert.Equal(t, tt.want, Closest(tt.word, tt.candidates), tt.word)
 	}
