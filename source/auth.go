@@ -83,7 +83,7 @@ func (a Auth) httpSecret() (user, secret string, err error) {
 	}
 	needUser := func(pw string) (string, string, error) {
 		if a.Username == "" {
-			return "", "", errors.New("a password needs Auth.Username")
+			return "", "", errors.New("a password needs " + FlagUsername)
 		}
 		return a.Username, pw, nil
 	}
@@ -121,13 +121,13 @@ func readSecretFile(what, path string) (string, error) {
 // ssh is public-key auth with known_hosts verification.
 func (a Auth) ssh(rawURL string) (credentials, error) {
 	if a.KnownHostsFile == "" {
-		return credentials{}, errors.New("ssh needs Auth.KnownHostsFile: host keys are always verified")
+		return credentials{}, errors.New("ssh needs " + FlagKnownHostsFile + ": host keys are always verified")
 	}
 	if _, err := os.Stat(a.KnownHostsFile); err != nil {
 		return credentials{}, fmt.Errorf("known_hosts: %w", err)
 	}
 	if a.SSHKeyFile == "" {
-		return credentials{}, errors.New("ssh needs Auth.SSHKeyFile")
+		return credentials{}, errors.New("ssh needs " + FlagSSHKeyFile)
 	}
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {

@@ -27,7 +27,7 @@ func TestBasicAuthSources(t *testing.T) {
 		{name: "token file", auth: Auth{TokenFile: secretFile(t, "tok")}, user: "x-access-token", pw: "tok"},
 		{name: "token file and user", auth: Auth{Username: "bot", TokenFile: secretFile(t, "tok")}, user: "bot", pw: "tok"},
 		{name: "password file", auth: Auth{Username: "bot", PasswordFile: secretFile(t, "pw")}, user: "bot", pw: "pw"},
-		{name: "password needs a user", auth: Auth{PasswordFile: secretFile(t, "pw")}, wantErr: "needs Auth.Username"},
+		{name: "password needs a user", auth: Auth{PasswordFile: secretFile(t, "pw")}, wantErr: "needs --git-username"},
 		{name: "token env", env: map[string]string{EnvToken: "envtok"}, user: "x-access-token", pw: "envtok"},
 		{name: "password env", auth: Auth{Username: "bot"}, env: map[string]string{EnvPassword: "envpw"}, user: "bot", pw: "envpw"},
 		{name: "file wins over env", auth: Auth{Username: "bot", PasswordFile: secretFile(t, "pw")},

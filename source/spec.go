@@ -161,7 +161,7 @@ func classify(raw string) (kind, error) {
 	}
 	if !strings.Contains(raw, "://") {
 		if at := strings.Index(raw, "@"); at >= 0 && strings.Contains(raw[:at], ":") {
-			return 0, errors.New("a password in the URL is refused: use Auth.PasswordFile or the environment")
+			return 0, errors.New("a password in the URL is refused: use " + FlagPasswordFile + " or $" + EnvPassword)
 		}
 		if scpLike.MatchString(raw) {
 			return kindSSH, nil
@@ -173,7 +173,7 @@ func classify(raw string) (kind, error) {
 		return 0, errors.New("malformed URL") // url.Error quotes the URL
 	}
 	if _, has := u.User.Password(); has {
-		return 0, errors.New("a password in the URL is refused: use Auth.PasswordFile, Auth.TokenFile or the environment")
+		return 0, errors.New("a password in the URL is refused: use " + FlagPasswordFile + ", " + FlagTokenFile + ", $" + EnvPassword + " or $" + EnvToken)
 	}
 	switch u.Scheme {
 	case "https":

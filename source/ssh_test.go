@@ -29,10 +29,10 @@ func TestSSHRefusesMissingKnownHosts(t *testing.T) {
 		auth    Auth
 		wantErr string
 	}{
-		"no known_hosts":       {Auth{SSHKeyFile: key}, "ssh needs Auth.KnownHostsFile"},
+		"no known_hosts":       {Auth{SSHKeyFile: key}, "ssh needs --git-known-hosts-file"},
 		"missing known_hosts":  {Auth{SSHKeyFile: key, KnownHostsFile: "/nonexistent/known_hosts"}, "known_hosts: stat /nonexistent/known_hosts"},
-		"no key":               {Auth{KnownHostsFile: knownHosts(t, "")}, "ssh needs Auth.SSHKeyFile"},
-		"scp-like, no known":   {Auth{SSHKeyFile: key}, "ssh needs Auth.KnownHostsFile"},
+		"no key":               {Auth{KnownHostsFile: knownHosts(t, "")}, "ssh needs --git-ssh-key-file"},
+		"scp-like, no known":   {Auth{SSHKeyFile: key}, "ssh needs --git-known-hosts-file"},
 		"wrong key passphrase": {Auth{SSHKeyFile: encryptedKey(t), KnownHostsFile: knownHosts(t, ""), PasswordFile: secretFile(t, canary)}, "ssh key"},
 	}
 	for name, tt := range tests {
