@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -165,7 +166,7 @@ func newLineageShowCommand(s streams) *cobra.Command {
 
 func newLineageTraceCommand(s streams) *cobra.Command {
 	var f lineageFlags
-	var endpoint, revision string
+	var endpoint, revision, output string
 	cmd := &cobra.Command{
 		Use:   "trace --endpoint NAME | --revision SHA",
 		Short: "Which commit and pipeline run produced an endpoint's model, or what a commit led to",
@@ -174,11 +175,17 @@ run whose output that model is, and the commit whose apply created that run.
 
 With --revision, walk forward from a commit: the applies of it, the pipeline
 runs they created with their phase and outputs, and the endpoints pinned to
-those outputs.`,
+those outputs.
+
+-o json, dot or mermaid prints the walk as a graph (nodes and edges):
+JSON for scripts, DOT for Graphviz (dot -Tsvg), Mermaid for Markdown.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (endpoint == "") == (revision == "") {
 				return usageError{fmt.Errorf("give one of --endpoint or --revision")}
+			}
+			if !slices.Contains([]string{"", "text", "json", "dot", "mermaid"}, output) {
+				return usageError{fmt.Errorf("--output %q: want text, json, dot or mermaid", output)}
 			}
 			st, err := f.open(cmd)
 			if err != nil {
@@ -188,26 +195,39 @@ those outputs.`,
 			if err != nil {
 				return err
 			}
+			var graph lineage.Graph
+			var text func(io.Writer)
 			if revision != "" {
 				out, err := lineage.Forward(recs, revision)
 				if err != nil {
 					return err
 				}
-				writeOutcome(s.out, out)
-				return nil
+				graph, text = out.Graph(), func(w io.Writer) { writeOutcome(w, out) }
+			} else {
+				chain, err := lineage.Trace(recs, endpoint, f.cluster)
+				if err != nil {
+					return err
+				}
+				graph, text = chain.Graph(), func(w io.Writer) { writeChain(w, chain) }
 			}
-			chain, err := lineage.Trace(recs, endpoint, f.cluster)
-			if err != nil {
-				return err
+			switch output {
+			case "json":
+				return writeJSON(s.out, graph)
+			case "dot":
+				_, err = io.WriteString(s.out, graph.DOT())
+			case "mermaid":
+				_, err = io.WriteString(s.out, graph.Mermaid())
+			default:
+				text(s.out)
 			}
-			writeChain(s.out, chain)
-			return nil
+			return err
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&f.cluster, "cluster", "", "the endpoint's cluster (default: any)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the Endpoint's (InferenceService's) name")
 	cmd.Flags().StringVar(&revision, "revision", "", "a commit of the config repo (at least 7 characters)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json, dot or mermaid")
 	return cmd
 }
 

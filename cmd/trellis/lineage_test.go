@@ -96,6 +96,11 @@ func TestLineageCLI(t *testing.T) {
 		{"trace-no-endpoint", []string{"lineage", "trace", "--repo", url}},
 		{"trace-revision", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url}},
 		{"trace-revision-without-runs", []string{"lineage", "trace", "--revision", "cd34ef56ab", "--repo", url}},
+		{"trace-json", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "json"}},
+		{"trace-dot", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "dot"}},
+		{"trace-mermaid", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "mermaid"}},
+		{"trace-revision-mermaid", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url, "-o", "mermaid"}},
+		{"trace-bad-output", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "png"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -119,7 +119,28 @@ func renderAppliedSection(rec lineage.Record, redactor *reconcile.Redactor) appl
 		return fmt.Sprintf("endpoint %s serves artifact %s of step %s of pipeline %s, run %s: %s",
 			cd(p.Namespace+"/"+p.Endpoint), cd(p.Artifact), cd(p.Step), cd(p.Pipeline), cd(p.Run), cd(p.URI))
 	})
+	writeLineageGraph(&b, rec, clean)
 	return appliedSection{cluster: rec.Cluster, result: rec.Result, head: h.String(), text: b.String()}
+}
+
+// writeLineageGraph draws, in a Mermaid block that GitHub renders, what the
+// run led to: the commit, the pipeline runs it created, their artifacts
+// and the endpoints pinned to them. Nothing is drawn for a run that
+// created no pipeline run. Labels go through clean (redaction).
+func writeLineageGraph(b *strings.Builder, rec lineage.Record, clean func(string) string) {
+	out, err := lineage.Forward([]lineage.Record{rec}, rec.Source.Revision)
+	if err != nil || len(out.Runs) == 0 {
+		return
+	}
+	g := out.Graph()
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		n.Label, n.Detail, n.Link = clean(n.Label), clean(n.Detail), ""
+	}
+	for i := range g.Edges {
+		g.Edges[i].Label = clean(g.Edges[i].Label)
+	}
+	b.WriteString("Lineage:\n\n```mermaid\n" + g.Mermaid() + "```\n\n")
 }
 
 // runTimes is "started 2024-01-01T10:00:00Z, took 1m30s".

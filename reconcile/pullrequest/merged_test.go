@@ -75,6 +75,7 @@ func appliedRecord(cluster, rev string) lineage.Record {
 			{Version: "v1", Kind: "Namespace", Name: "ml", Action: reconcile.Unchanged},
 			{Group: "argoproj.io", Version: "v1alpha1", Kind: "WorkflowTemplate", Namespace: "ml", Name: "train", Action: reconcile.Configured},
 			{Group: "serving.kserve.io", Version: "v1beta1", Kind: "InferenceService", Namespace: "ml", Name: "iris", Action: reconcile.Created},
+			{Group: "argoproj.io", Version: "v1alpha1", Kind: "Workflow", Namespace: "ml", Name: run, Action: reconcile.Created},
 		},
 		Followed: []lineage.Followed{
 			{Kind: "Workflow", Namespace: "ml", Name: run, RunOf: "pipeline-train", Phase: "Succeeded", Started: &started, Finished: &finished,
@@ -116,7 +117,9 @@ func TestSummariesTwoClustersOneComment(t *testing.T) {
 	body := comments[0].Body
 	assert.Contains(t, body, "2 clusters applied it")
 	assert.Less(t, strings.Index(body, "Cluster <code>dev</code>"), strings.Index(body, "Cluster <code>prod</code>"), "sorted by cluster")
-	assert.Contains(t, body, "Objects: 2 changed (1 created, 1 configured), 1 unchanged.")
+	assert.Contains(t, body, "Objects: 3 changed (2 created, 1 configured), 1 unchanged.")
+	assert.Contains(t, body, "```mermaid\nflowchart LR\n", "the lineage graph, drawn by GitHub")
+	assert.Contains(t, body, "n2 -->|\"serves, pinned by run 20240301T100000.000Z-dev-4444444\"| n3", "model to endpoint")
 	assert.Contains(t, body, "artifact <code>train/model</code>: <code>s3://models/iris/train-3f9a1c2/model.joblib</code>")
 	assert.NotContains(t, body, "accuracy", "a Workflow's parameters are left to the lineage record")
 	checkGolden(t, "applied", body)
