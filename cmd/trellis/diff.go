@@ -24,6 +24,28 @@ type diffOptions struct {
 	sourceID       string
 	allowMassPrune bool
 	color          string
+	output         string
+}
+
+// diffReport is diff -o json: per cluster, the diffs and what they sum to.
+type diffReport struct {
+	Clusters []clusterDiff `json:"clusters"`
+}
+
+// clusterDiff is one cluster's part of diffReport.
+type clusterDiff struct {
+	Cluster string `json:"cluster"`
+	Context string `json:"context,omitempty"`
+	// Changed is whether apply would write or delete anything.
+	Changed bool `json:"changed"`
+	// Summary counts the objects by action, as the text output's last line.
+	Summary string                 `json:"summary,omitempty"`
+	Objects []reconcile.ObjectDiff `json:"objects"`
+	// SuspendedSince is set when the cluster's inventory is suspended.
+	SuspendedSince string `json:"suspendedSince,omitempty"`
+	// Refusal is why apply would fail, deleting nothing.
+	Refusal string `json:"refusal,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 func newDiffCommand(s streams) *cobra.Command {
@@ -47,12 +69,19 @@ that is not in the kubeconfig is an error, never the current context.
 
 Exit status, as kubectl diff's: 0 no changes, 1 changes found (deletions
 included), 2 usage error, 3 an error (invalid repo, unreachable cluster or
-missing context, a refused dry run, a prune the guard refuses).`,
+missing context, a refused dry run, a prune the guard refuses).
+
+-o json prints one report instead: per cluster, every object with its action,
+live and merged YAML and unified diff (Secret values redacted as above), the
+summary, and any error; the exit status is the same.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			colour, err := useColor(o.color, s.out)
 			if err != nil {
 				return usageError{err}
+			}
+			if o.output != "text" && o.output != "json" {
+				return usageError{fmt.Errorf("--output %q: want text or json", o.output)}
 			}
 			return runDiff(cmd.Context(), args[0], o, s, colour)
 		},
@@ -65,6 +94,7 @@ missing context, a refused dry run, a prune the guard refuses).`,
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory says what apply would prune (as apply's --source-id)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "judge the prune as apply --allow-mass-prune would")
 	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text (unified diffs) or json (a report)")
 	return cmd
 }
 
@@ -87,13 +117,21 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 		return err
 	}
 	changed, errs := false, 0
+	report := diffReport{Clusters: []clusterDiff{}}
 	for _, cluster := range res.Clusters {
-		c, err := diffCluster(ctx, cluster, o, s, colour)
+		d, err := diffCluster(ctx, cluster, o, s, colour)
 		if err != nil {
 			fmt.Fprintln(s.err, "error:", err)
+			d.Error = err.Error()
 			errs++
 		}
-		changed = changed || c
+		changed = changed || d.Changed
+		report.Clusters = append(report.Clusters, d)
+	}
+	if o.output == "json" {
+		if err := writeJSON(s.out, report); err != nil {
+			return err
+		}
 	}
 	switch {
 	case errs > 0:
@@ -104,27 +142,36 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 	return nil
 }
 
-// diffCluster diffs one cluster, prints its changes and summary, and
-// reports whether anything would change. Objects whose dry run failed are
+// diffCluster diffs one cluster, prints its changes (unless -o json) and
+// summary, and returns what it found. Objects whose dry run failed are
 // printed and make the error.
-func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (bool, error) {
+func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (clusterDiff, error) {
+	d := clusterDiff{Cluster: cluster.Name, Objects: []reconcile.ObjectDiff{}}
 	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
 	if err != nil {
-		return false, err
+		return d, err
 	}
+	d.Context = kubeContext
 	client, err := reconcile.NewClient(cfg)
 	if err != nil {
-		return false, fmt.Errorf("cluster %s: %w", cluster.Name, err)
+		return d, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}
 	diffs, ps, err := reconcile.DiffCluster(ctx, client, cluster, reconcile.Options{SourceID: o.sourceID, AllowMassPrune: o.allowMassPrune})
 	if err != nil {
-		return false, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)
+		return d, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)
 	}
+	d.Objects = append(d.Objects, diffs...)
+	d.SuspendedSince, d.Refusal = ps.SuspendedSince, ps.Refusal
 	external := os.Getenv(envExternalDiff)
-	cs, changed := printDiffs(s, cluster.Name, kubeContext, diffs, colour, external == "")
+	printed := s
+	if o.output == "json" {
+		printed.out, external = io.Discard, ""
+	}
+	cs, changed := printDiffs(printed, cluster.Name, kubeContext, diffs, colour, external == "")
+	d.Changed, d.Summary = changed, cs.Summary()
 	if changed && external != "" {
 		if err := externalDiff(ctx, external, diffs, s); err != nil {
-			return changed, err
+			return d, err
 		}
 	}
 	fmt.Fprintf(s.err, "cluster %s: %s\n", cluster.Name, diffSummary(cs))
@@ -138,7 +185,7 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s s
 	if ps.Refusal != "" {
 		errs = append(errs, fmt.Errorf("cluster %s: apply would fail, deleting nothing: %s", cluster.Name, ps.Refusal))
 	}
-	return changed, errors.Join(errs...)
+	return d, errors.Join(errs...)
 }
 
 // printDiffs prints the diff of each changed object on out, under a

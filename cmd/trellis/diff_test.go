@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -128,6 +129,24 @@ func TestDiffCommand(t *testing.T) {
 	assert.Equal(t, exitFailed, r.exit, r.stderr)
 	assert.Contains(t, r.stdout, "-    pods: \"99\"\n+    pods: \"20\"\n")
 	dc.golden(t, "hand-change", r)
+
+	// -o json: the same change as a report, with the same exit status.
+	r = dc.run(t, "-o", "json")
+	assert.Equal(t, exitFailed, r.exit, r.stderr)
+	var report diffReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &report), r.stdout)
+	require.Len(t, report.Clusters, 1)
+	assert.True(t, report.Clusters[0].Changed)
+	var quota *reconcile.ObjectDiff
+	for i, d := range report.Clusters[0].Objects {
+		if d.Ref.Kind == "ResourceQuota" {
+			quota = &report.Clusters[0].Objects[i]
+		}
+	}
+	require.NotNil(t, quota, "the quota is in the report")
+	assert.Equal(t, reconcile.Configured, quota.Action)
+	assert.Contains(t, quota.Unified, "-    pods: \"99\"\n+    pods: \"20\"\n")
+	dc.golden(t, "hand-change-json", r, "-o", "json")
 
 	r = dc.run(t, "--color=always")
 	assert.Equal(t, exitFailed, r.exit, r.stderr)
