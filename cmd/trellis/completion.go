@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/schema"
 )
@@ -58,6 +59,34 @@ func completeClusters(cmd *cobra.Command, args []string, toComplete string) ([]s
 	}
 	sort.Strings(names)
 	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeRunIDs lists the run ids on the lineage branch of --repo, newest
+// first, each described by its cluster and result, for the RUN-ID argument
+// of lineage show.
+func completeRunIDs(f *lineageFlags) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 || f.repo == "" {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		defer cancel()
+		st, err := lineage.Open(ctx, f.repo, f.branch, f.auth())
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		recs, err := st.Records()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var ids []string
+		for _, r := range recs {
+			if strings.HasPrefix(r.RunID, toComplete) {
+				ids = append(ids, r.RunID+"\t"+r.Cluster+" "+string(r.Result))
+			}
+		}
+		return ids, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	}
 }
 
 // completeContexts lists the contexts of the kubeconfig the command would

@@ -159,6 +159,7 @@ func newLineageShowCommand(s streams) *cobra.Command {
 			return writeJSON(s.out, rec)
 		},
 	}
+	cmd.ValidArgsFunction = completeRunIDs(&f)
 	f.register(cmd)
 	cmd.Flags().BoolVar(&withLog, "log", false, "print the run's log instead of its record")
 	return cmd

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"trellis.dev/trellis/reconcile"
@@ -102,6 +103,13 @@ func TestLineageCLI(t *testing.T) {
 		{"trace-revision-mermaid", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url, "-o", "mermaid"}},
 		{"trace-bad-output", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "png"}},
 	}
+	t.Run("complete-run-id", func(t *testing.T) {
+		r := runCLI(t, t.TempDir(), []string{"__complete", "lineage", "show", "--repo", url, "20261126T1835"}, nil)
+		assert.Equal(t, "20261126T183500.000Z-staging-cd34ef5\tstaging succeeded\n:36\n", r.stdout)
+		r = runCLI(t, t.TempDir(), []string{"__complete", "lineage", "show", "--repo", dir, ""}, nil)
+		assert.Equal(t, 3, strings.Count(r.stdout, "\n")-1, "every run, newest first:\n%s", r.stdout)
+		assert.True(t, strings.HasPrefix(r.stdout, "20261126T184500.000Z-prod-cd34ef5\tprod failed\n"), r.stdout)
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			golden := absolute(t, filepath.Join("testdata", "lineage", c.name+".golden"))
