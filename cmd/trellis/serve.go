@@ -44,6 +44,7 @@ type serveOptions struct {
 	followTimeout     time.Duration
 	render            renderBoundsOptions
 	lineageAuthor     string
+	notifyConfig      string
 	leader            leaderOptions
 	github            serveGitHubOptions
 }
@@ -105,6 +106,7 @@ shows what each cluster runs.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
 	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
+	f.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification providers (generic webhook, Slack), best mounted from a Secret; see README")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addRenderBoundsFlags(f, &o.render)
 	addLeaderFlags(f, &o.leader)
@@ -150,6 +152,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
+	notifier, err := newServeNotifier(o.notifyConfig, log)
+	if err != nil {
+		return fmt.Errorf("--notify-config: %w", err)
+	}
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.connect,
@@ -159,7 +165,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
-		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
+		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: bothRecorded(gh.recorded(), notifierRecord(notifier)),
 		RenderBounds: bounds,
 		Log:          log, Metrics: daemon.NewMetrics(reg),
 	})
@@ -183,7 +189,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
-	err = runLeading(ctx, o.leader, o.kubeconfig, log, gh.around(d.Run))
+	err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
