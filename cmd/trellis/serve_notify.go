@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"sync"
 
@@ -16,6 +18,11 @@ func newServeNotifier(path string, log *slog.Logger) (*notify.Notifier, error) {
 		return nil, nil
 	}
 	cfg, err := notify.LoadConfig(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// An optional Secret not created yet: run without notifications.
+		log.Warn("notify config file missing; no notifications are sent", "file", path)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
