@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 
 include test/controlplane.mk
 
-.PHONY: all build test test-short bench lint fuzz demo clean
+.PHONY: all build release test test-short bench lint fuzz demo clean
 
 all: build
 
@@ -21,6 +21,19 @@ LDFLAGS := -X main.version=$(VERSION)
 ## build: the trellis binary in bin/, stamped with its version and commit
 build:
 	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(TRELLIS) ./cmd/trellis
+
+## release: static binaries for linux and darwin on amd64 and arm64, version-stamped, stripped, with SHA256SUMS, in bin/release/
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+RELEASE_DIR := $(BIN)/release
+release:
+	rm -rf $(RELEASE_DIR) && mkdir -p $(RELEASE_DIR)
+	set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "building $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -buildvcs=auto -ldflags "-s -w $(LDFLAGS)" \
+			-o $(RELEASE_DIR)/trellis-$(VERSION)-$$os-$$arch ./cmd/trellis; \
+	done
+	cd $(RELEASE_DIR) && sha256sum trellis-* > SHA256SUMS && ls -l && cat SHA256SUMS
 
 ## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
 test: tools
