@@ -240,7 +240,7 @@ func writeOutcome(w io.Writer, o lineage.Outcome) {
 		fmt.Fprintf(w, "  author   %s\n", first.Source.Author)
 	}
 	if first.Source.Message != "" {
-		fmt.Fprintf(w, "  message  %s\n", firstLine(first.Source.Message))
+		fmt.Fprintf(w, "  message  %s\n", lineage.FirstLine(first.Source.Message))
 	}
 	for i := len(o.Applied) - 1; i >= 0; i-- {
 		r := o.Applied[i]
@@ -303,11 +303,7 @@ func writeChain(w io.Writer, c lineage.Chain) {
 		fmt.Fprintf(w, "  author   %s\n", r.Source.Author)
 	}
 	if r.Source.Message != "" {
-		fmt.Fprintf(w, "  message  %s\n", firstLine(r.Source.Message))
+		fmt.Fprintf(w, "  message  %s\n", lineage.FirstLine(r.Source.Message))
 	}
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}

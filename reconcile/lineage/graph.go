@@ -75,7 +75,7 @@ func (b *graphBuilder) edge(from, to, label string) {
 func commitNode(r Record) Node {
 	return Node{
 		Kind: NodeCommit, Label: ShortRevision(r.Source.Revision),
-		Detail: firstLine(r.Source.Message), Link: CommitURL(r.Source.URL, r.Source.Revision), RunID: r.RunID,
+		Detail: FirstLine(r.Source.Message), Link: CommitURL(r.Source.URL, r.Source.Revision), RunID: r.RunID,
 	}
 }
 
@@ -230,7 +230,8 @@ func CommitURL(remote, revision string) string {
 	return "https://github.com/" + url.PathEscape(m[1]) + "/" + url.PathEscape(m[2]) + "/commit/" + url.PathEscape(revision)
 }
 
-func firstLine(s string) string {
+// FirstLine is s up to its first line break: a commit's subject.
+func FirstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }

@@ -8,7 +8,6 @@ package notify
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"trellis.dev/trellis/reconcile/lineage"
@@ -67,7 +66,7 @@ func Events(previous lineage.Result, rec lineage.Record) []Event {
 		e.Kind, e.Errors = KindFailed, rec.Errors
 		e.Title = fmt.Sprintf("apply of %s to cluster %s failed", rev, rec.Cluster)
 		if len(rec.Errors) > 0 {
-			e.Title += ": " + firstLine(rec.Errors[0])
+			e.Title += ": " + lineage.FirstLine(rec.Errors[0])
 		}
 		out = append(out, e)
 	case previous == lineage.Failed && (rec.Result == lineage.Succeeded || rec.Result == lineage.NoOp):
@@ -99,7 +98,3 @@ func Events(previous lineage.Result, rec lineage.Record) []Event {
 	return out
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}

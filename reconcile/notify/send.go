@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"trellis.dev/trellis/reconcile/lineage"
 )
 
 // Message is the body of one event for a provider's type: the Event as
@@ -30,7 +32,7 @@ func Message(providerType string, e Event) ([]byte, error) {
 	text := fmt.Sprintf("%s *trellis*: %s", icon, slackEscape(e.Title))
 	var ctx []string
 	if e.Source.Message != "" {
-		ctx = append(ctx, "commit "+slackEscape(firstLine(e.Source.Message)))
+		ctx = append(ctx, "commit "+slackEscape(lineage.FirstLine(e.Source.Message)))
 	}
 	if e.Source.Author != "" {
 		ctx = append(ctx, "by "+slackEscape(e.Source.Author))
@@ -42,7 +44,7 @@ func Message(providerType string, e Event) ([]byte, error) {
 			text += fmt.Sprintf("\n… and %d more errors", len(e.Errors)-3)
 			break
 		}
-		text += "\n> " + slackEscape(firstLine(msg))
+		text += "\n> " + slackEscape(lineage.FirstLine(msg))
 	}
 	return json.Marshal(map[string]string{"text": text})
 }
