@@ -306,4 +306,3 @@ func writeChain(w io.Writer, c lineage.Chain) {
 		fmt.Fprintf(w, "  message  %s\n", lineage.FirstLine(r.Source.Message))
 	}
 }
-

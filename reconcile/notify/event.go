@@ -97,4 +97,3 @@ func Events(previous lineage.Result, rec lineage.Record) []Event {
 	}
 	return out
 }
-
