@@ -36,8 +36,9 @@ type Config struct {
 	SourceID string
 	// Interval between polls and between drift corrections. Default 1m.
 	Interval time.Duration
-	// Connect returns the client of a cluster.
-	Connect func(render.Cluster) (*reconcile.Client, error)
+	// Connect returns the client of a cluster; it gives up when ctx ends,
+	// and must not wait for other clusters.
+	Connect func(ctx context.Context, cluster render.Cluster) (*reconcile.Client, error)
 	// MaxConcurrentClusters bounds concurrent applies. Default 4.
 	MaxConcurrentClusters int
 	// MaxBackoff caps a failing cluster's retry delay. Default Interval.

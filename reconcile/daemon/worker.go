@@ -132,7 +132,7 @@ func (w *worker) reconcile(ctx context.Context) error {
 }
 
 func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.Client, *reconcile.ChangeSet, error) {
-	client, err := w.d.cfg.Connect(*c)
+	client, err := w.d.cfg.Connect(ctx, *c)
 	if err != nil {
 		cs := &reconcile.ChangeSet{Cluster: c.Name, Revision: rev, Started: time.Now().UTC(), Error: err.Error()}
 		cs.Finished = cs.Started
