@@ -81,7 +81,9 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
-			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(ctx, cluster) },
+			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) {
+				return conn.connect(ctx, cluster)
+			},
 		},
 	})
 	summaries, err := pullrequest.NewSummaries(pullrequest.SummaryOptions{GitHub: gh, Log: log})

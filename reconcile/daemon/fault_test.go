@@ -106,7 +106,9 @@ func TestDaemonGitRemoteHangs(t *testing.T) {
 	front.Hang()
 	second := h.git.Commit(t, h.url, map[string]string{"endpoint.yaml": h.endpointYAML(2)}, "scale")
 	h.d.Trigger()
-	waitFor(t, front.Changed, func() bool { return front.Requests() > 0 && front.Held() == 0 && strings.Contains(h.logs.String(), "poll failed") },
+	waitFor(t, front.Changed, func() bool {
+		return front.Requests() > 0 && front.Held() == 0 && strings.Contains(h.logs.String(), "poll failed")
+	},
 		"the poll of a hanging remote did not time out")
 	assert.Contains(t, h.logs.String(), "the last revision stays in force")
 	for range 3 { // drift corrections at the last revision go on
@@ -133,7 +135,7 @@ func TestDaemonKubeAPIServerHangs(t *testing.T) {
 	h := newHarnessWith(t, 200*time.Millisecond, func(h *harness, cfg *Config) {
 		slowNS = h.ns + "-slow"
 		h.git.Commit(t, h.url, map[string]string{
-			"slow.yaml": fmt.Sprintf("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: slow}\nspec: {namespaces: {%s: {}}}\n", slowNS),
+			"slow.yaml":                fmt.Sprintf("apiVersion: trellis.dev/v1alpha1\nkind: Cluster\nmetadata: {name: slow}\nspec: {namespaces: {%s: {}}}\n", slowNS),
 			"clusters/slow/hello.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hello, namespace: %s}\ndata: {k: v}\n", slowNS),
 		}, "a second cluster")
 		pcfg := proxy.RESTConfig()
