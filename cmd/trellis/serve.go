@@ -185,12 +185,31 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	served := make(chan struct{})
+	var serveErr error // written before served is closed
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			// Without /healthz and /readyz the daemon cannot be watched:
+			// stop, and let the supervisor restart it.
+			serveErr = fmt.Errorf("HTTP server on %s: %w", ln.Addr(), err)
+			log.Error("HTTP server failed; stopping", "error", err)
+			stop(serveErr)
+		}
+	}()
 	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
 	err = runLeading(ctx, o.leader, o.kubeconfig, log, gh.around(d.Run))
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdown)
+	if serr := srv.Shutdown(shutdown); serr != nil {
+		log.Warn("HTTP server not shut down cleanly", "error", serr)
+	}
+	<-served
+	if err == nil {
+		err = serveErr
+	}
 	log.Info("stopped")
 	return err
 }

@@ -95,23 +95,27 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 
 // recordChecks returns the watcher's hook that has the lineage records of
 // every pull-request check queued and pushed by w, from the watcher's
-// goroutine: a slow push delays the next check, never an apply. Nil
-// without w.
-func recordChecks(w *lineage.Writer, log *slog.Logger) func(int, *pullrequest.Result, error) {
+// goroutine: a slow push delays the next check (at most
+// recordChecksTimeout), never an apply; stopping the watcher stops the
+// push, and the records wait on disk. Nil without w.
+func recordChecks(w *lineage.Writer, log *slog.Logger) func(context.Context, int, *pullrequest.Result, error) {
 	if w == nil {
 		return nil
 	}
-	return func(_ int, res *pullrequest.Result, _ error) {
+	return func(ctx context.Context, _ int, res *pullrequest.Result, _ error) {
 		if res == nil || res.Started.IsZero() || res.Finished.IsZero() {
 			return // the check did not get as far as the pull request
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, recordChecksTimeout)
 		defer cancel()
 		if err := w.Write(ctx, []byte(res.Body), res.Records()...); err != nil {
 			log.Warn("lineage records of a pull-request check not pushed yet", "pr", res.PullRequest.Number, "error", err)
 		}
 	}
 }
+
+// recordChecksTimeout bounds the push of a check's lineage records.
+const recordChecksTimeout = 2 * time.Minute
 
 // serveGitHubToken reads the token from file, else from
 // $TRELLIS_GITHUB_TOKEN, else from $GITHUB_TOKEN. Its value is never part

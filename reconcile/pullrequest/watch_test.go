@@ -46,7 +46,7 @@ func startWatcher(t *testing.T, f *fixture, o WatchOptions) (*Watcher, <-chan ch
 	if o.Check.WorkDir == "" {
 		o.Check.WorkDir = t.TempDir()
 	}
-	o.Checked = func(n int, res *Result, err error) {
+	o.Checked = func(_ context.Context, n int, res *Result, err error) {
 		select {
 		case events <- checkEvent{n, res, err}:
 		default:

@@ -33,6 +33,7 @@ type Event struct {
 	Seq    int64
 	Method string
 	Path   string
+	Query  string
 	// End is false when the request arrived, true when its answer was
 	// written (or its client gave up).
 	End bool
@@ -81,7 +82,7 @@ func Start(t testing.TB, cfg *rest.Config) *Proxy {
 
 func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.record(Event{Method: r.Method, Path: r.URL.Path})
+		p.record(Event{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery})
 		held := false
 		p.mu.Lock()
 		if p.stalled || (p.hold != nil && p.hold(r)) {
@@ -102,7 +103,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		if r.Context().Err() == nil {
 			next.ServeHTTP(w, r)
 		}
-		p.record(Event{Method: r.Method, Path: r.URL.Path, End: true, Held: held})
+		p.record(Event{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, End: true, Held: held})
 	})
 }
 
