@@ -29,12 +29,14 @@ const serveTokenEnv = "TRELLIS_GITHUB_TOKEN"
 type serveGitHubOptions struct {
 	repo, apiURL, tokenFile string
 	pollInterval            time.Duration
+	requestTimeout          time.Duration
 }
 
 func addServeGitHubFlags(f *pflag.FlagSet, o *serveGitHubOptions) {
 	f.StringVar(&o.repo, "github-repo", "", "the config repo on GitHub, OWNER/NAME: check its open pull requests and sum up merged ones once applied (default: none)")
 	f.StringVar(&o.apiURL, "github-api-url", "", "GitHub's REST API (default https://api.github.com; https://HOST/api/v3 for GitHub Enterprise Server)")
 	f.StringVar(&o.tokenFile, "github-token-file", "", "file holding the GitHub token (default: $"+serveTokenEnv+", else $"+tokenEnv+")")
+	f.DurationVar(&o.requestTimeout, "github-request-timeout", pullrequest.DefaultRequestTimeout, "how long one request to GitHub's API may take before it fails (the check is tried again at the next poll)")
 	f.DurationVar(&o.pollInterval, "pr-poll-interval", pullrequest.DefaultPollInterval, "time between two listings of the open pull requests, besides pull_request webhooks")
 }
 
@@ -68,7 +70,8 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	if err != nil {
 		return nil, err
 	}
-	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo})
+	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo,
+		Retry: pullrequest.RetryPolicy{RequestTimeout: g.requestTimeout}})
 	if err != nil {
 		return nil, usageError{err}
 	}

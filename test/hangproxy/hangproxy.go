@@ -73,7 +73,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.requests++
-		hanging, status, answer := p.hanging, p.status, p.answer
+		hanging, answer := p.hanging, p.answer
 		if hanging {
 			p.held++
 		}
@@ -92,6 +92,9 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 				return
 			}
 		}
+		p.mu.Lock()
+		status := p.status // held requests answer as the proxy does now
+		p.mu.Unlock()
 		if status != 0 {
 			http.Error(w, strings.ToLower(http.StatusText(status)), status)
 			return
@@ -113,11 +116,13 @@ func (p *Proxy) Hang() {
 	p.hanging = true
 }
 
-// Fail answers every request from now on with status.
+// Fail answers every request from now on, and those held, with status.
 func (p *Proxy) Fail(status int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.status = status
+	p.hanging, p.status = false, status
+	close(p.answer)
+	p.answer = make(chan struct{})
 }
 
 // Answer forwards the requests held, and every request from now on.
