@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 
 include test/controlplane.mk
 
-.PHONY: all build test test-short bench lint fuzz demo clean
+.PHONY: all build test test-race test-short bench lint fuzz demo clean
 
 all: build
 
@@ -22,9 +22,19 @@ LDFLAGS := -X main.version=$(VERSION)
 build:
 	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(TRELLIS) ./cmd/trellis
 
-## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
+# RACE_PKGS are the concurrent parts (the daemon, the lineage writer, the
+# pull-request watcher): `make test` runs their tests under the race
+# detector, and every other package's without it.
+RACE_PKGS := ./reconcile/daemon/ ./reconcile/lineage/ ./reconcile/pullrequest/
+
+## test: every test, against a real kube-apiserver and etcd (built by `make tools`); RACE_PKGS under -race
 test: tools
-	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test $(TESTFLAGS) -count=1 ./...
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test $(TESTFLAGS) -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e trellis.dev/trellis/$(patsubst ./%/,%,$(p))))
+	$(MAKE) --no-print-directory test-race
+
+## test-race: the tests of RACE_PKGS under the race detector
+test-race: tools
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -race $(TESTFLAGS) -count=1 $(RACE_PKGS)
 
 ## test-short: the tests that need no control plane
 test-short:
