@@ -70,8 +70,10 @@ type Writer struct {
 	// Now is the clock of commit times (default time.Now).
 	Now func() time.Time
 
-	// mu serialises pushes (Flush).
-	mu sync.Mutex
+	// pushing holds one token, taken by the Flush that pushes: a caller
+	// waiting for another's push gives up when its context ends.
+	pushing     chan struct{}
+	pushingOnce sync.Once
 	// stateMu guards held and every change of the pending directory
 	// (write, replace, reject, remove), so that a reader never sees a run
 	// half moved, and a run is never filed as rejected while it is pushed.
@@ -169,8 +171,13 @@ func (w *Writer) Pending() (int, error) {
 // returns an error when the attempts ran out or ctx ended; the records
 // then stay pending for the next Flush.
 func (w *Writer) Flush(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.pushingOnce.Do(func() { w.pushing = make(chan struct{}, 1) })
+	select {
+	case w.pushing <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("lineage records stay pending: waiting for another push: %w", ctx.Err())
+	}
+	defer func() { <-w.pushing }()
 	w.stateMu.Lock()
 	runs, rerr := readPending(w.StateDir, w.isHeld)
 	w.stateMu.Unlock()
