@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 
 include test/controlplane.mk
 
-.PHONY: all build release test test-short bench lint fuzz demo clean
+.PHONY: all build release test test-race test-short bench lint fuzz demo clean
 
 all: build
 
@@ -35,9 +35,22 @@ release:
 	done
 	cd $(RELEASE_DIR) && sha256sum trellis-* > SHA256SUMS && ls -l && cat SHA256SUMS
 
-## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
+# RACE_PKGS are the concurrent parts (the daemon, the lineage writer, the
+# pull-request watcher): `make test` runs their tests under the race
+# detector, and every other package's without it. TestLineageWriterRace (a
+# liveness race against a git CLI pushing flat out, too slow to win under
+# -race) runs without it.
+RACE_PKGS := ./reconcile/daemon/ ./reconcile/lineage/ ./reconcile/pullrequest/
+
+## test: every test, against a real kube-apiserver and etcd (built by `make tools`); RACE_PKGS under -race
 test: tools
-	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test $(TESTFLAGS) -count=1 ./...
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test $(TESTFLAGS) -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e trellis.dev/trellis/$(patsubst ./%/,%,$(p))))
+	$(MAKE) --no-print-directory test-race
+
+## test-race: the tests of RACE_PKGS under the race detector
+test-race: tools
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -race $(TESTFLAGS) -count=1 $(RACE_PKGS)
+	$(GO) test $(TESTFLAGS) -count=1 -run '^TestLineageWriterRace$$' ./reconcile/lineage/
 
 ## test-short: the tests that need no control plane
 test-short:

@@ -56,7 +56,9 @@ import (
 // would write the object, and compares the result with the live object,
 // leaving out managedFields, resourceVersion, generation and timestamps.
 // Either way the answer is what a real apply would do, and it costs no
-// write: the live objects come from one List per kind and namespace, and
+// write: the live objects come from one paged List per kind and namespace
+// (of the kinds the render has; objects it does not apply are dropped page
+// by page), and
 // the schemas are fetched once per group-version and cached per Client.
 //
 // An object that fails check 3 is re-applied and reported as configured,
@@ -283,6 +285,36 @@ func dryRunSame(ctx context.Context, it *item) (bool, error) {
 	return sameObject(got, it.live), nil
 }
 
+// livePageSize is the page size of the Lists of fetchLive.
+var livePageSize int64 = 250
+
+// listWanted lists ri page by page and keeps, by name, only the objects of
+// items: of a namespace's Secrets (or any other kind), those trellis does
+// not apply are dropped page by page, never held.
+func listWanted(ctx context.Context, ri dynamic.ResourceInterface, items []*item) (map[string]*unstructured.Unstructured, error) {
+	want := make(map[string]bool, len(items))
+	for _, it := range items {
+		want[it.obj.GetName()] = true
+	}
+	out := make(map[string]*unstructured.Unstructured, len(items))
+	opts := metav1.ListOptions{Limit: livePageSize}
+	for {
+		list, err := ri.List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			if want[list.Items[i].GetName()] {
+				out[list.Items[i].GetName()] = list.Items[i].DeepCopy()
+			}
+		}
+		opts.Continue = list.GetContinue()
+		if opts.Continue == "" || len(out) == len(want) {
+			return out, nil
+		}
+	}
+}
+
 // liveKey is one List: a resource in a namespace.
 type liveKey struct {
 	gvr schema.GroupVersionResource
@@ -312,13 +344,9 @@ func fetchLive(ctx context.Context, c *Client, items []*item, workers int) {
 }
 
 func fetchGroup(ctx context.Context, ri dynamic.ResourceInterface, items []*item) {
-	if list, err := ri.List(ctx, metav1.ListOptions{}); err == nil {
-		byName := make(map[string]*unstructured.Unstructured, len(list.Items))
-		for i := range list.Items {
-			byName[list.Items[i].GetName()] = &list.Items[i]
-		}
+	if live, err := listWanted(ctx, ri, items); err == nil {
 		for _, it := range items {
-			it.live = byName[it.obj.GetName()]
+			it.live = live[it.obj.GetName()]
 		}
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -96,14 +97,22 @@ func pinModel(ctx context.Context, c *Client, obj *unstructured.Unstructured) (*
 
 // latestOutput returns the newest Succeeded Workflow run of pipeline in
 // namespace that has the output artifact step.artifact, and its URI; ""
-// when there is none (or the cluster serves no Workflows).
+// when there is none (or the cluster serves no Workflows). Any other
+// error (discovery or the List failing, a timeout) is returned: the
+// endpoint is then not applied, and the cluster's apply is retried.
 func latestOutput(ctx context.Context, c *Client, namespace, pipeline, step, artifact string) (string, string, error) {
 	res, _, err := c.Resource(workflowGVK, namespace)
-	if err != nil {
+	switch {
+	case meta.IsNoMatchError(err):
 		return "", "", nil // no Argo in the cluster: no runs
+	case err != nil:
+		return "", "", fmt.Errorf("runs of pipeline %s: is Argo Workflows served? %w", pipeline, err)
 	}
 	list, err := res.List(ctx, metav1.ListOptions{LabelSelector: render.LabelRunOf + "=" + render.RunOf("pipeline", pipeline)})
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", "", nil // the Workflow CRD went away: no runs
+	case err != nil:
 		return "", "", fmt.Errorf("runs of pipeline %s: %w", pipeline, err)
 	}
 	runs := list.Items
@@ -131,8 +140,11 @@ func latestOutput(ctx context.Context, c *Client, namespace, pipeline, step, art
 // "" when it does not exist or has no model URI.
 func servedModel(ctx context.Context, c *Client, obj *unstructured.Unstructured) (string, string, error) {
 	res, _, err := c.Resource(obj.GroupVersionKind(), obj.GetNamespace())
-	if err != nil {
+	switch {
+	case meta.IsNoMatchError(err):
 		return "", "", nil // the kind is not served: the apply reports it
+	case err != nil:
+		return "", "", fmt.Errorf("endpoint %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
 	live, err := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -166,9 +167,12 @@ func NewRedactor(patterns []string) (*Redactor, error) {
 
 // WithValues returns a Redactor that also hides each of the literal
 // values (such as the values of the Secrets a run applied). Empty values
-// are ignored.
+// are ignored. Longer values are hidden first, so that a value that is a
+// prefix of another never leaves the other's tail in sight.
 func (r *Redactor) WithValues(values ...string) *Redactor {
 	out := &Redactor{patterns: append([]*regexp.Regexp(nil), r.patterns...)}
+	values = slices.Clone(values)
+	slices.SortStableFunc(values, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range values {
 		if v != "" {
 			out.patterns = append(out.patterns, regexp.MustCompile(regexp.QuoteMeta(v)))

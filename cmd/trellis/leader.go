@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -31,6 +32,10 @@ func addLeaderFlags(f *pflag.FlagSet, o *leaderOptions) {
 // runLeading runs fn until ctx ends; with leader election on, only while
 // this process holds the Lease (in the cluster of the kubeconfig's current
 // context, or the one it runs in). Losing the Lease ends fn and returns.
+//
+// When ctx ends, the Lease is kept (and renewed) until fn has returned —
+// the daemon finished or stopped the apply in hand — and only then
+// released: a replica that takes over never overlaps this one.
 func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *slog.Logger, fn func(context.Context) error) error {
 	if !o.enabled {
 		return fn(ctx)
@@ -45,22 +50,87 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	var runErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+	l := newLeading(ctx, fn)
+	defer l.stop()
+	leaderelection.RunOrDie(l.electCtx, leaderelection.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
+			OnStartedLeading: func(leaseCtx context.Context) {
 				log.Info("leading", "lease", o.namespace+"/"+o.name, "identity", id)
-				runErr = fn(ctx)
-				cancel()
+				l.lead(leaseCtx)
 			},
 			OnStoppedLeading: func() { log.Info("no longer leading", "identity", id) },
 		},
 	})
-	return runErr
+	return l.wait()
+}
+
+// leading runs fn while a Lease is held. The election runs on electCtx,
+// which outlives the caller's context: it ends when fn has returned (or
+// when the caller's context ends before this replica leads), so that the
+// Lease is released only once fn stopped.
+type leading struct {
+	ctx      context.Context // the caller's: SIGTERM ends it
+	fn       func(context.Context) error
+	electCtx context.Context
+	stop     context.CancelFunc
+
+	mu       sync.Mutex
+	started  bool // fn was started
+	stopping bool // ctx ended
+	err      error
+	done     chan struct{} // closed when fn returned
+}
+
+func newLeading(ctx context.Context, fn func(context.Context) error) *leading {
+	l := &leading{ctx: ctx, fn: fn, done: make(chan struct{})}
+	l.electCtx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.stopping = true
+		if !l.started {
+			l.stop() // not leading: nothing to wait for
+		}
+	})
+	return l
+}
+
+// lead runs fn until the Lease is lost or the caller's context ends, then
+// ends the election, which releases the Lease.
+func (l *leading) lead(leaseCtx context.Context) {
+	defer l.stop()
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		return
+	}
+	l.started = true
+	l.mu.Unlock()
+	defer close(l.done)
+	runCtx, cancel := context.WithCancel(leaseCtx)
+	defer cancel()
+	stopRun := context.AfterFunc(l.ctx, cancel)
+	defer stopRun()
+	err := l.fn(runCtx)
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+// wait returns fn's error once fn returned (at once when it never started).
+func (l *leading) wait() error {
+	l.mu.Lock()
+	started := l.started
+	l.mu.Unlock()
+	if !started {
+		return nil
+	}
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // homeConfig reaches the cluster trellis runs in: the kubeconfig's current

@@ -139,7 +139,7 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	}
 	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds}
 	if o.kubeconfig != "" || o.context != "" {
-		opts.Dial = func(cluster render.Cluster, single bool) (*reconcile.Client, error) {
+		opts.Dial = func(_ context.Context, cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			if o.context != "" && !single {
 				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
 			}

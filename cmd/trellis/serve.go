@@ -187,12 +187,31 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := &http.Server{Handler: daemon.Handler(d, reg, hook), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	served := make(chan struct{})
+	var serveErr error // written before served is closed
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			// Without /healthz and /readyz the daemon cannot be watched:
+			// stop, and let the supervisor restart it.
+			serveErr = fmt.Errorf("HTTP server on %s: %w", ln.Addr(), err)
+			log.Error("HTTP server failed; stopping", "error", err)
+			stop(serveErr)
+		}
+	}()
 	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
 	err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdown)
+	if serr := srv.Shutdown(shutdown); serr != nil {
+		log.Warn("HTTP server not shut down cleanly", "error", serr)
+	}
+	<-served
+	if err == nil {
+		err = serveErr
+	}
 	log.Info("stopped")
 	return err
 }
@@ -238,15 +257,25 @@ func defaultSourceID(repo, path string) string {
 }
 
 // connector makes and keeps one client per cluster, so that discovery and
-// OpenAPI schemas are fetched once, not at every apply.
+// OpenAPI schemas are fetched once, not at every apply. Each cluster is
+// connected under a lock of its own, so that a slow cluster (or a slow
+// read of its kubeconfig Secret) holds up nobody else, and the caller's
+// context cancels the wait and the reads.
 type connector struct {
 	kubeconfig string
 	mu         sync.Mutex
-	clients    map[string]*reconcile.Client
+	slots      map[string]*connSlot
+}
+
+// connSlot is one cluster's client; lock is a one-token semaphore that a
+// waiting caller can give up on.
+type connSlot struct {
+	lock   chan struct{}
+	client *reconcile.Client
 }
 
 func newConnector(kubeconfig string) *connector {
-	return &connector{kubeconfig: kubeconfig, clients: map[string]*reconcile.Client{}}
+	return &connector{kubeconfig: kubeconfig, slots: map[string]*connSlot{}}
 }
 
 // restConfig reaches a cluster: through its kubeconfig Secret (see
@@ -254,9 +283,9 @@ func newConnector(kubeconfig string) *connector {
 // kubeConfigFor): the context spec.context names (default the cluster's
 // name), or, for "in-cluster" only, the cluster trellis runs in. A context
 // that is not found is an error, never another cluster.
-func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
+func (c *connector) restConfig(ctx context.Context, cluster render.Cluster) (*rest.Config, error) {
 	if cluster.Spec.KubeconfigSecret != nil {
-		return c.secretConfig(cluster)
+		return c.secretConfig(ctx, cluster)
 	}
 	return restConfigFor(c.kubeconfig, "", cluster)
 }
@@ -265,21 +294,45 @@ func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
 func (c *connector) forget(cluster string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for key := range c.clients {
+	for key, slot := range c.slots {
 		if strings.HasPrefix(key, cluster+"\x00") {
-			delete(c.clients, key)
+			select {
+			case slot.lock <- struct{}{}: // not being connected: drop it
+				delete(c.slots, key)
+				<-slot.lock
+			default: // being connected: that client is the new one
+			}
 		}
 	}
 }
 
-func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
+// slot returns the slot of key, made on first use.
+func (c *connector) slot(key string) *connSlot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := cluster.Name + "\x00" + cluster.Spec.Context
-	if cl, ok := c.clients[key]; ok {
-		return cl, nil
+	s, ok := c.slots[key]
+	if !ok {
+		s = &connSlot{lock: make(chan struct{}, 1)}
+		c.slots[key] = s
 	}
-	cfg, err := c.restConfig(cluster)
+	return s
+}
+
+// connect returns the client of cluster, made at the first call (and
+// after forget). It waits for no other cluster; ctx ends the wait for
+// this cluster's slot and the read of its kubeconfig Secret.
+func (c *connector) connect(ctx context.Context, cluster render.Cluster) (*reconcile.Client, error) {
+	s := c.slot(cluster.Name + "\x00" + cluster.Spec.Context)
+	select {
+	case s.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster %s: %w", cluster.Name, context.Cause(ctx))
+	}
+	defer func() { <-s.lock }()
+	if s.client != nil {
+		return s.client, nil
+	}
+	cfg, err := c.restConfig(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +341,6 @@ func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.clients[key] = cl
+	s.client = cl
 	return cl, nil
 }

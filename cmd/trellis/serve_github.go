@@ -29,12 +29,14 @@ const serveTokenEnv = "TRELLIS_GITHUB_TOKEN"
 type serveGitHubOptions struct {
 	repo, apiURL, tokenFile string
 	pollInterval            time.Duration
+	requestTimeout          time.Duration
 }
 
 func addServeGitHubFlags(f *pflag.FlagSet, o *serveGitHubOptions) {
 	f.StringVar(&o.repo, "github-repo", "", "the config repo on GitHub, OWNER/NAME: check its open pull requests and sum up merged ones once applied (default: none)")
 	f.StringVar(&o.apiURL, "github-api-url", "", "GitHub's REST API (default https://api.github.com; https://HOST/api/v3 for GitHub Enterprise Server)")
 	f.StringVar(&o.tokenFile, "github-token-file", "", "file holding the GitHub token (default: $"+serveTokenEnv+", else $"+tokenEnv+")")
+	f.DurationVar(&o.requestTimeout, "github-request-timeout", pullrequest.DefaultRequestTimeout, "how long one request to GitHub's API may take before it fails (the check is tried again at the next poll)")
 	f.DurationVar(&o.pollInterval, "pr-poll-interval", pullrequest.DefaultPollInterval, "time between two listings of the open pull requests, besides pull_request webhooks")
 }
 
@@ -68,7 +70,8 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	if err != nil {
 		return nil, err
 	}
-	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo})
+	gh, err := pullrequest.NewGitHub(pullrequest.GitHubOptions{APIURL: g.apiURL, Token: token, Repo: g.repo,
+		Retry: pullrequest.RetryPolicy{RequestTimeout: g.requestTimeout}})
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -81,7 +84,9 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
-			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
+			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) {
+				return conn.connect(ctx, cluster)
+			},
 		},
 	})
 	summaries, err := pullrequest.NewSummaries(pullrequest.SummaryOptions{GitHub: gh, Log: log})
@@ -93,23 +98,27 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 
 // recordChecks returns the watcher's hook that has the lineage records of
 // every pull-request check queued and pushed by w, from the watcher's
-// goroutine: a slow push delays the next check, never an apply. Nil
-// without w.
-func recordChecks(w *lineage.Writer, log *slog.Logger) func(int, *pullrequest.Result, error) {
+// goroutine: a slow push delays the next check (at most
+// recordChecksTimeout), never an apply; stopping the watcher stops the
+// push, and the records wait on disk. Nil without w.
+func recordChecks(w *lineage.Writer, log *slog.Logger) func(context.Context, int, *pullrequest.Result, error) {
 	if w == nil {
 		return nil
 	}
-	return func(_ int, res *pullrequest.Result, _ error) {
+	return func(ctx context.Context, _ int, res *pullrequest.Result, _ error) {
 		if res == nil || res.Started.IsZero() || res.Finished.IsZero() {
 			return // the check did not get as far as the pull request
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, recordChecksTimeout)
 		defer cancel()
 		if err := w.Write(ctx, []byte(res.Body), res.Records()...); err != nil {
 			log.Warn("lineage records of a pull-request check not pushed yet", "pr", res.PullRequest.Number, "error", err)
 		}
 	}
 }
+
+// recordChecksTimeout bounds the push of a check's lineage records.
+const recordChecksTimeout = 2 * time.Minute
 
 // serveGitHubToken reads the token from file, else from
 // $TRELLIS_GITHUB_TOKEN, else from $GITHUB_TOKEN. Its value is never part

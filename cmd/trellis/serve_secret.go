@@ -35,7 +35,7 @@ func (c *connector) homeConfig() (*rest.Config, error) {
 
 // secretConfig reads the kubeconfig of cluster from its Secret. Errors
 // name the Secret and the key, never what the Secret holds.
-func (c *connector) secretConfig(cluster render.Cluster) (*rest.Config, error) {
+func (c *connector) secretConfig(ctx context.Context, cluster render.Cluster) (*rest.Config, error) {
 	ref := cluster.Spec.KubeconfigSecret
 	key := ref.Key
 	if key == "" {
@@ -51,7 +51,7 @@ func (c *connector) secretConfig(cluster render.Cluster) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: %w", cluster.Name, where, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	secret, err := kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if err != nil {

@@ -43,7 +43,7 @@ func TestServeKubeconfigSecret(t *testing.T) {
 	}
 
 	// The home cluster is --kubeconfig's current context.
-	client, err := newConnector(cp.KubeconfigPath()).connect(cluster("remote", "config", ""))
+	client, err := newConnector(cp.KubeconfigPath()).connect(context.Background(), cluster("remote", "config", ""))
 	require.NoError(t, err)
 	cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": "reached", "namespace": ns}, "data": map[string]any{"k": "v"}}}
@@ -63,7 +63,7 @@ func TestServeKubeconfigSecret(t *testing.T) {
 		{"not a kubeconfig", cluster("garbage", "", ""), "cluster remote: kubeconfig Secret " + ns + "/garbage, key \"kubeconfig\": not a kubeconfig"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newConnector(cp.KubeconfigPath()).connect(tc.cluster)
+			_, err := newConnector(cp.KubeconfigPath()).connect(context.Background(), tc.cluster)
 			require.Error(t, err)
 			assert.Equal(t, tc.want, err.Error())
 			assert.NotContains(t, err.Error(), junk)

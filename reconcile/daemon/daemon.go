@@ -36,8 +36,9 @@ type Config struct {
 	SourceID string
 	// Interval between polls and between drift corrections. Default 1m.
 	Interval time.Duration
-	// Connect returns the client of a cluster.
-	Connect func(render.Cluster) (*reconcile.Client, error)
+	// Connect returns the client of a cluster; it gives up when ctx ends,
+	// and must not wait for other clusters.
+	Connect func(ctx context.Context, cluster render.Cluster) (*reconcile.Client, error)
 	// MaxConcurrentClusters bounds concurrent applies. Default 4.
 	MaxConcurrentClusters int
 	// MaxBackoff caps a failing cluster's retry delay. Default Interval.
@@ -82,6 +83,8 @@ type Daemon struct {
 	cfg     Config
 	trigger chan struct{}
 	sem     chan struct{}
+	// flush asks the lineage flusher for a push (see flushLoop).
+	flush chan struct{}
 	// following counts the goroutines following runs.
 	following sync.WaitGroup
 
@@ -124,6 +127,7 @@ func New(cfg Config) *Daemon {
 	return &Daemon{
 		cfg:     cfg,
 		trigger: make(chan struct{}, 1),
+		flush:   make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.MaxConcurrentClusters),
 		workers: map[string]*worker{},
 	}
@@ -147,11 +151,17 @@ func (d *Daemon) Ready() bool {
 
 // Run polls and reconciles until ctx ends, then waits for the workers to
 // finish the apply in hand and for the runs being followed to be recorded
-// (as last seen).
+// (as last seen). Lineage records are pushed in the background (see
+// flushLoop); those not pushed when ctx ends wait on disk for the next
+// start.
 func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer d.following.Wait()
 	defer wg.Wait()
+	if d.cfg.Lineage != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.flushLoop(ctx) }()
+	}
 	ticker := time.NewTicker(d.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -252,3 +262,50 @@ func (d *Daemon) publish(ctx context.Context, res *render.Result, snap Snapshot,
 
 // errSuspended marks an apply skipped by suspension.
 var errSuspended = errors.New("suspended")
+
+// flushLoop pushes the lineage records waiting on disk, off the apply
+// path: at start (records an earlier process left), after each new
+// record, and, after a failed push, again with backoff (1s doubled per
+// failure, capped at MaxBackoff); new records do not cut a backoff short.
+// Each attempt of a push is bounded by the Writer's AttemptTimeout, so a
+// lineage remote that hangs delays records, never an apply.
+func (d *Daemon) flushLoop(ctx context.Context) {
+	lw := d.cfg.Lineage
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	failures := 0
+	for {
+		kick := d.flush
+		if failures > 0 {
+			kick = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-retry.C:
+		}
+		err := lw.Flush(ctx)
+		if ctx.Err() != nil {
+			return // stopping: the records wait on disk for the next start
+		}
+		pending, _ := lw.Pending()
+		d.cfg.Metrics.lineage(pending, err)
+		if err == nil {
+			failures = 0
+			continue
+		}
+		failures++
+		delay := min(time.Second<<min(failures-1, 20), d.cfg.MaxBackoff)
+		d.cfg.Log.Warn("lineage records not pushed yet; they stay queued on disk", "pending", pending, "retry_in", delay.String(), "error", err)
+		retry.Reset(delay)
+	}
+}
+
+// kickFlush asks flushLoop for a push. It never blocks.
+func (d *Daemon) kickFlush() {
+	select {
+	case d.flush <- struct{}{}:
+	default:
+	}
+}

@@ -61,7 +61,7 @@ func newHarnessWith(t testing.TB, interval time.Duration, configure func(*harnes
 	h.metrics = NewMetrics(reg)
 	cfg := Config{
 		Source: adapter{src}, SourceID: ns, Interval: interval,
-		Connect: func(render.Cluster) (*reconcile.Client, error) { return c, nil },
+		Connect: func(context.Context, render.Cluster) (*reconcile.Client, error) { return c, nil },
 		Metrics: h.metrics,
 		// No controller runs here: endpoints never become ready, and
 		// runs only end when a test says so.

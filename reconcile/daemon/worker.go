@@ -132,7 +132,7 @@ func (w *worker) reconcile(ctx context.Context) error {
 }
 
 func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.Client, *reconcile.ChangeSet, error) {
-	client, err := w.d.cfg.Connect(*c)
+	client, err := w.d.cfg.Connect(ctx, *c)
 	if err != nil {
 		cs := &reconcile.ChangeSet{Cluster: c.Name, Revision: rev, Started: time.Now().UTC(), Error: err.Error()}
 		cs.Finished = cs.Started
@@ -285,9 +285,9 @@ func (w *worker) newRun(c *render.Cluster, res *render.Result, snap Snapshot) *l
 	})
 }
 
-// record queues the run's record and pushes the queue to the lineage
-// branch; a failed push leaves the records queued on disk for the next
-// apply, and is only logged.
+// record queues the run's record on disk and asks the background flusher
+// to push it (see Daemon.flushLoop): the lineage remote never holds up
+// the apply path.
 func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, followed []lineage.Followed, err error, log *slog.Logger) {
 	if cs == nil {
 		return
@@ -308,16 +308,7 @@ func (w *worker) record(ctx context.Context, run *lineage.Run, cs *reconcile.Cha
 			}
 		}
 	}
-	if lw == nil {
-		return
+	if lw != nil {
+		w.d.kickFlush()
 	}
-	if ctx.Err() != nil {
-		return // stopping: the record stays queued on disk for the next start
-	}
-	ferr := lw.Flush(ctx)
-	if ferr != nil {
-		log.Warn("lineage records not pushed yet; they stay queued", "error", ferr)
-	}
-	pending, _ := lw.Pending()
-	w.d.cfg.Metrics.lineage(pending, ferr)
 }

@@ -136,7 +136,7 @@ func replacePending(state string, rec Record, data, log []byte) error {
 // readPending returns the pending runs in run-id order, but those skip
 // (may be nil) says to leave alone. A run whose record does not parse is
 // moved to STATE/rejected, so that it never blocks the others, and
-// reported in the error.
+// reported in the error. The caller holds the Writer's stateMu.
 func readPending(state string, skip func(id string) bool) ([]pendingRun, error) {
 	base := filepath.Join(state, pendingDir)
 	entries, err := os.ReadDir(base)
@@ -161,6 +161,24 @@ func readPending(state string, skip func(id string) bool) ([]pendingRun, error) 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].record.RunID < out[j].record.RunID })
 	return out, errors.Join(errs...)
+}
+
+// countPending counts the pending runs on disk, without reading them.
+func countPending(state string) (int, error) {
+	entries, err := os.ReadDir(filepath.Join(state, pendingDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state directory %s: %w", state, err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func readOne(dir string) (pendingRun, error) {

@@ -37,6 +37,11 @@ type Backoff struct {
 // DefaultBackoff is used when Writer.Backoff is zero.
 var DefaultBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Attempts: 10}
 
+// DefaultAttemptTimeout bounds one fetch-and-push attempt when
+// Writer.AttemptTimeout is zero: a remote that accepts connections and
+// never answers costs one attempt this long, not forever.
+const DefaultAttemptTimeout = 30 * time.Second
+
 // Writer keeps lineage records on disk until they are pushed, and pushes
 // each as one commit on the lineage branch. It keeps a bare repository in
 // StateDir/lineage.git, so that each push fetches only what other writers
@@ -57,15 +62,24 @@ type Writer struct {
 	// queued.
 	Redactor *reconcile.Redactor
 	Backoff  Backoff
+	// AttemptTimeout bounds each fetch-and-push attempt of Flush (default
+	// DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
 	// Log receives the Writer's own logs (nil: discarded).
 	Log *slog.Logger
 	// Now is the clock of commit times (default time.Now).
 	Now func() time.Time
 
-	mu sync.Mutex
+	// pushing holds one token, taken by the Flush that pushes: a caller
+	// waiting for another's push gives up when its context ends.
+	pushing     chan struct{}
+	pushingOnce sync.Once
+	// stateMu guards held and every change of the pending directory
+	// (write, replace, reject, remove), so that a reader never sees a run
+	// half moved, and a run is never filed as rejected while it is pushed.
+	stateMu sync.Mutex
 	// held are the runs Held by this process and not yet Enqueued.
-	heldMu sync.Mutex
-	held   map[string]bool
+	held map[string]bool
 	// beforePush, in tests, runs between the fetch and the push.
 	beforePush func()
 }
@@ -74,8 +88,8 @@ type Writer struct {
 // atomically, where they stay until Flush pushed them. It replaces the
 // run's Held record.
 func (w *Writer) Enqueue(rec Record, log []byte) error {
-	w.heldMu.Lock()
-	defer w.heldMu.Unlock()
+	w.stateMu.Lock()
+	defer w.stateMu.Unlock()
 	if err := w.write(rec, log); err != nil {
 		return err
 	}
@@ -103,8 +117,8 @@ func (w *Writer) Write(ctx context.Context, log []byte, recs ...Record) error {
 // process stop first, the next Writer of the state directory, knowing
 // nothing of the hold, pushes the record as it was held.
 func (w *Writer) Hold(rec Record, log []byte) error {
-	w.heldMu.Lock()
-	defer w.heldMu.Unlock()
+	w.stateMu.Lock()
+	defer w.stateMu.Unlock()
 	if err := w.write(rec, log); err != nil {
 		return err
 	}
@@ -115,15 +129,12 @@ func (w *Writer) Hold(rec Record, log []byte) error {
 	return nil
 }
 
-// isHeld reports whether this process holds run id.
-func (w *Writer) isHeld(id string) bool {
-	w.heldMu.Lock()
-	defer w.heldMu.Unlock()
-	return w.held[id]
-}
+// isHeld reports whether this process holds run id. The caller holds
+// stateMu.
+func (w *Writer) isHeld(id string) bool { return w.held[id] }
 
 // write redacts and writes a pending run, replacing one this process
-// holds. The caller holds heldMu.
+// holds. The caller holds stateMu.
 func (w *Writer) write(rec Record, log []byte) error {
 	if err := validRunID(rec.RunID); err != nil {
 		return err
@@ -145,10 +156,13 @@ func (w *Writer) write(rec Record, log []byte) error {
 	return writePending(w.StateDir, rec, data, log)
 }
 
-// Pending is the number of records waiting to be pushed.
+// Pending is the number of records waiting to be pushed (held ones
+// included). It only reads: a broken record is counted, and filed as
+// rejected by the next Flush.
 func (w *Writer) Pending() (int, error) {
-	runs, err := readPending(w.StateDir, nil)
-	return len(runs), err
+	w.stateMu.Lock()
+	defer w.stateMu.Unlock()
+	return countPending(w.StateDir)
 }
 
 // Flush pushes every pending record, one commit each, in run-id order. A
@@ -157,9 +171,16 @@ func (w *Writer) Pending() (int, error) {
 // returns an error when the attempts ran out or ctx ended; the records
 // then stay pending for the next Flush.
 func (w *Writer) Flush(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.pushingOnce.Do(func() { w.pushing = make(chan struct{}, 1) })
+	select {
+	case w.pushing <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("lineage records stay pending: waiting for another push: %w", ctx.Err())
+	}
+	defer func() { <-w.pushing }()
+	w.stateMu.Lock()
 	runs, rerr := readPending(w.StateDir, w.isHeld)
+	w.stateMu.Unlock()
 	if len(runs) == 0 {
 		return rerr
 	}
@@ -170,8 +191,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 	b := w.backoff()
 	delay := b.Initial
 	for attempt := 1; ; attempt++ {
-		err = w.pushOnce(ctx, repo, runs)
+		err = w.attempt(ctx, repo, runs)
 		if err == nil {
+			w.stateMu.Lock()
+			defer w.stateMu.Unlock()
 			return errors.Join(rerr, removeAll(runs))
 		}
 		if attempt >= b.Attempts || ctx.Err() != nil {
@@ -186,6 +209,22 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 	return errors.Join(rerr, fmt.Errorf("lineage branch %s of %s: %d records stay pending: %w",
 		w.branch(), source.StripCredentials(w.RepoURL), len(runs), err))
+}
+
+// attempt is one pushOnce, bounded by AttemptTimeout.
+func (w *Writer) attempt(ctx context.Context, repo *git.Repository, runs []pendingRun) error {
+	timeout := w.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, timeout,
+		fmt.Errorf("the lineage remote did not answer within %s (the push is retried; records wait on disk)", timeout))
+	defer cancel()
+	err := w.pushOnce(actx, repo, runs)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return fmt.Errorf("%w: %w", context.Cause(actx), err)
+	}
+	return err
 }
 
 // pushOnce fetches the branch, commits the runs not yet on it on top and

@@ -23,10 +23,11 @@ const (
 	ContextPlan     = "trellis/plan"
 )
 
-// Dialer builds the client of a cluster for the live dry-run; single says
+// Dialer builds the client of a cluster for the live dry-run, giving up
+// when ctx ends; single says
 // whether the head declares one cluster (a --context may then name its
 // context; it never stands for several).
-type Dialer func(cluster render.Cluster, single bool) (*reconcile.Client, error)
+type Dialer func(ctx context.Context, cluster render.Cluster, single bool) (*reconcile.Client, error)
 
 // Options say which pull request to check and how.
 type Options struct {

@@ -1,6 +1,7 @@
 package pullrequest
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -160,7 +161,7 @@ func TestPRCheckFork(t *testing.T) {
 	}))
 	t.Cleanup(cluster.Close)
 	dialed := 0
-	dial := func(render.Cluster, bool) (*reconcile.Client, error) {
+	dial := func(context.Context, render.Cluster, bool) (*reconcile.Client, error) {
 		dialed++
 		return reconcile.NewClient(&rest.Config{Host: cluster.URL})
 	}
@@ -230,7 +231,7 @@ func TestPRCheckLiveDryRunUnreachable(t *testing.T) {
 	cluster := httptest.NewServer(http.NotFoundHandler())
 	url := cluster.URL
 	cluster.Close()
-	dial := func(render.Cluster, bool) (*reconcile.Client, error) {
+	dial := func(context.Context, render.Cluster, bool) (*reconcile.Client, error) {
 		return reconcile.NewClient(&rest.Config{Host: url})
 	}
 	f := newFixture(t)

@@ -21,7 +21,7 @@ func dryRun(ctx context.Context, dial Dialer, sourceID string, head *render.Resu
 			cr.LiveError = "the head no longer declares this cluster: trellis stops applying it and leaves its objects alone"
 			continue
 		}
-		client, err := dial(*cluster, len(head.Clusters) == 1)
+		client, err := dial(ctx, *cluster, len(head.Clusters) == 1)
 		if err != nil {
 			cr.LiveError = err.Error()
 			continue

@@ -24,7 +24,15 @@ type RetryPolicy struct {
 	// that asks for longer is returned at once, so that a check never
 	// holds its caller for an hour.
 	MaxWait time.Duration
+	// RequestTimeout bounds each request sent, its body read included
+	// (default DefaultRequestTimeout): an API that accepts connections and
+	// never answers fails the call, never holds it.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout bounds one request to GitHub when
+// RetryPolicy.RequestTimeout is zero.
+const DefaultRequestTimeout = 30 * time.Second
 
 // withDefaults fills the zero fields of p.
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -36,6 +44,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	}
 	if p.MaxWait <= 0 {
 		p.MaxWait = 10 * time.Minute
+	}
+	if p.RequestTimeout <= 0 {
+		p.RequestTimeout = DefaultRequestTimeout
 	}
 	return p
 }
@@ -70,7 +81,7 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy) *retryTransport {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	attempt := req
 	for n := 1; ; n++ {
-		resp, err := t.next.RoundTrip(attempt)
+		resp, err := t.send(attempt)
 		if err != nil {
 			return nil, err
 		}
@@ -90,6 +101,32 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// send sends one request, bounded by the policy's RequestTimeout; the
+// deadline holds until the answer's body is closed.
+func (t *retryTransport) send(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.policy.RequestTimeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a request's context when its answer's body is
+// closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // rateLimitWait says whether resp is a rate limit and, if so, how long to

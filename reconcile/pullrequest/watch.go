@@ -25,8 +25,9 @@ type WatchOptions struct {
 	PollInterval time.Duration
 	Log          *slog.Logger
 	// Checked, when set, is called after every check the watcher ran,
-	// from its goroutine, with the check's result and error.
-	Checked func(number int, res *Result, err error)
+	// from its goroutine, with the watcher's context (it ends when the
+	// watcher stops) and the check's result and error.
+	Checked func(ctx context.Context, number int, res *Result, err error)
 }
 
 // Watcher checks each new head of the open pull requests of a
@@ -196,6 +197,6 @@ func (w *Watcher) check(ctx context.Context, n int) {
 		log.Info("pull request checked", attrs...)
 	}
 	if w.o.Checked != nil {
-		w.o.Checked(n, res, err)
+		w.o.Checked(ctx, n, res, err)
 	}
 }

@@ -46,7 +46,7 @@ func startWatcher(t *testing.T, f *fixture, o WatchOptions) (*Watcher, <-chan ch
 	if o.Check.WorkDir == "" {
 		o.Check.WorkDir = t.TempDir()
 	}
-	o.Checked = func(n int, res *Result, err error) {
+	o.Checked = func(_ context.Context, n int, res *Result, err error) {
 		select {
 		case events <- checkEvent{n, res, err}:
 		default:
@@ -182,7 +182,7 @@ func TestWatcherRetriesAFailedCheckAtTheNextPoll(t *testing.T) {
 // never those of a pull request from a fork.
 func TestWatcherNeverDialsForAFork(t *testing.T) {
 	var dialed atomic.Int32
-	dial := func(render.Cluster, bool) (*reconcile.Client, error) {
+	dial := func(context.Context, render.Cluster, bool) (*reconcile.Client, error) {
 		dialed.Add(1)
 		return nil, errors.New("no cluster in this test")
 	}
