@@ -14,6 +14,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -235,12 +236,12 @@ func waitCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluste
 			refs = append(refs, ch.Object)
 		}
 	}
-	results, err := reconcile.Wait(ctx, c, refs, timeout, func(ref reconcile.ObjectRef, st reconcile.Status, msg string) {
+	results, err := reconcile.Wait(ctx, c, refs, timeout, func(ref reconcile.ObjectRef, st mlkind.Status, msg string) {
 		printLine(fmt.Sprintf("%s %s %s", ref, st, msg))
 	})
 	notReady := 0
 	for _, r := range results {
-		if r.Status != reconcile.StatusCurrent {
+		if r.Status != mlkind.StatusCurrent {
 			notReady++
 		}
 	}

@@ -238,7 +238,7 @@ func (f *follower) observe(ctx context.Context, t *target, obj *unstructured.Uns
 		return
 	}
 	t.done = true
-	if t.ref.Group+"/"+t.ref.Kind == followWorkflow {
+	if t.ref.Group == "argoproj.io" && t.ref.Kind == "Workflow" {
 		f.podLogs(ctx, obj)
 	}
 	if f.opts.OnFinished != nil {
