@@ -12,6 +12,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -22,7 +23,7 @@ import (
 type applyRecorder struct {
 	src    lineage.Source
 	res    *render.Result
-	red    *reconcile.Redactor
+	red    *redact.Redactor
 	writer *lineage.Writer // nil: records are not written
 }
 
@@ -47,11 +48,7 @@ func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*app
 			src.Author = commit.Author + " <" + commit.Email + ">"
 		}
 	}
-	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
-	if err != nil {
-		return nil, err
-	}
-	r := &applyRecorder{src: src, res: res, red: red}
+	r := &applyRecorder{src: src, res: res, red: redact.Default().WithValues(res.SecretValues()...)}
 	if o.lineageRepo == "" || o.dryRun {
 		return r, nil
 	}
@@ -110,7 +107,7 @@ func (r *applyRecorder) start(cluster render.Cluster) *lineage.Run {
 	return lineage.NewRun(lineage.RunOptions{
 		Source: r.src, Cluster: cluster.Name,
 		Declarations: lineage.Declarations(r.res, cluster.Name),
-		Redactor:     r.red.WithValues(lineage.SecretValues(cluster.Objects)...),
+		Redactor:     r.red,
 	})
 }
 

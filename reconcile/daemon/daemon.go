@@ -9,6 +9,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 )
 
@@ -65,8 +66,8 @@ type Config struct {
 	FollowInterval time.Duration
 	// Redactor hides secrets in run logs and records, besides the values
 	// of the Secrets of the revision applied. Default: one of
-	// reconcile.DefaultRedactPatterns.
-	Redactor *reconcile.Redactor
+	// redact.DefaultPatterns.
+	Redactor *redact.Redactor
 	// RenderBounds bound the render of one revision (its time, and a
 	// child process); a revision past them is reported, not retried, and
 	// the previous one stays in force.
@@ -115,7 +116,7 @@ func New(cfg Config) *Daemon {
 		cfg.FollowInterval = 5 * time.Second
 	}
 	if cfg.Redactor == nil {
-		red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+		red, err := redact.New(redact.DefaultPatterns)
 		if err != nil {
 			panic(err) // the default patterns compile: tested
 		}

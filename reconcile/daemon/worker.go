@@ -276,7 +276,7 @@ func errString(err error, cs *reconcile.ChangeSet) string {
 // to the daemon's log and to the run's log.
 func (w *worker) newRun(c *render.Cluster, res *render.Result, snap Snapshot) *lineage.Run {
 	return lineage.NewRun(lineage.RunOptions{
-		Redactor: w.d.cfg.Redactor.WithValues(lineage.SecretValues(c.Objects)...),
+		Redactor: w.d.cfg.Redactor.WithValues(res.SecretValues()...),
 		Source: lineage.Source{URL: w.d.cfg.SourceURL, Ref: snap.Ref, Revision: snap.Revision,
 			Author: snap.Author, Message: snap.Message},
 		Cluster:      w.name,

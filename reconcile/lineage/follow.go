@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // Defaults of FollowOptions.
@@ -49,7 +50,7 @@ type FollowOptions struct {
 	PodLogLimit int
 	// Redactor hides secrets in the pod logs; nil hides nothing. (The
 	// Followed results are redacted with the rest of the Record.)
-	Redactor *reconcile.Redactor
+	Redactor *redact.Redactor
 }
 
 func (o FollowOptions) withDefaults() FollowOptions {

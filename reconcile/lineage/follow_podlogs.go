@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
-	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/mlkind"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // DefaultPodLogLimit bounds the pod logs copied for one Workflow run.
@@ -27,7 +27,7 @@ const podLogTimeout = 20 * time.Second
 // with "[<workflow>/<step>] ", up to limit bytes of log in all.
 type podLogSink struct {
 	w         io.Writer
-	red       *reconcile.Redactor
+	red       *redact.Redactor
 	limit     int
 	used      int
 	truncated bool

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 func TestLineagePodLogSink(t *testing.T) {
@@ -33,7 +33,7 @@ func TestLineagePodLogSink(t *testing.T) {
 	assert.Equal(t, 93, s.remaining())
 
 	out.Reset()
-	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+	red, err := redact.New(redact.DefaultPatterns)
 	require.NoError(t, err)
 	s = &podLogSink{w: &out, red: red.WithValues("hunter2"), limit: 100}
 	require.NoError(t, s.write("[wf/train] ", []byte("login with hunter2\nMINIO_SECRET=abc123\n")))

@@ -17,7 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/source"
 )
 
@@ -55,7 +55,7 @@ type Writer struct {
 	StateDir string
 	// Redactor, when set, redacts records and logs again as they are
 	// queued.
-	Redactor *reconcile.Redactor
+	Redactor *redact.Redactor
 	Backoff  Backoff
 	// Log receives the Writer's own logs (nil: discarded).
 	Log *slog.Logger
