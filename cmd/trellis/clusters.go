@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 )
 
@@ -47,8 +48,7 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 			return nil, err
 		}
 		r := reached{name: o.cluster, context: name}
-		cfg.Timeout = requestTimeout
-		r.client, r.err = reconcile.NewClient(cfg)
+		r.client, r.err = clusterrun.NewClient(cfg)
 		return []reached{r}, nil
 	}
 	res, err := render.Dir(ctx, dir, render.Options{Cluster: o.cluster})
@@ -64,9 +64,8 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 		r := reached{name: cluster.Name}
 		cfg, name, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
 		if err == nil {
-			cfg.Timeout = requestTimeout
 			r.context = name
-			r.client, err = reconcile.NewClient(cfg)
+			r.client, err = clusterrun.NewClient(cfg)
 		}
 		r.err = err
 		out[i] = r

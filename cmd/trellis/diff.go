@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -112,7 +113,7 @@ func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s s
 	if err != nil {
 		return false, err
 	}
-	client, err := reconcile.NewClient(cfg)
+	client, err := clusterrun.NewClient(cfg)
 	if err != nil {
 		return false, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}

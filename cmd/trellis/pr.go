@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/pullrequest"
 	"trellis.dev/trellis/render"
 )
@@ -147,7 +148,7 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 			if err != nil {
 				return nil, err
 			}
-			return reconcile.NewClient(cfg)
+			return clusterrun.NewClient(cfg)
 		}
 	}
 	return opts, nil

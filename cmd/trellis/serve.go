@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/render"
@@ -108,8 +109,8 @@ shows what each cluster runs.`,
 	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
-	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
-	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
+	f.StringVar(&o.lineageAuthor, "lineage-author", lineage.DefaultAuthor, "author and committer of lineage commits, \"Name <email>\"")
+	f.DurationVar(&o.followTimeout, "follow-timeout", clusterrun.FollowTimeout, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addRenderBoundsFlags(f, &o.render)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
@@ -281,8 +282,7 @@ func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Timeout = requestTimeout
-	cl, err := reconcile.NewClient(cfg)
+	cl, err := clusterrun.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 )
 
@@ -46,12 +47,12 @@ func (c *connector) secretConfig(cluster render.Cluster) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: the home cluster: %w", cluster.Name, where, err)
 	}
-	home.Timeout = requestTimeout
+	home.Timeout = clusterrun.RequestTimeout
 	kube, err := kubernetes.NewForConfig(home)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: %w", cluster.Name, where, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), clusterrun.RequestTimeout)
 	defer cancel()
 	secret, err := kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if err != nil {

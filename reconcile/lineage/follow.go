@@ -20,18 +20,14 @@ import (
 	"trellis.dev/trellis/reconcile/redact"
 )
 
-// Defaults of FollowOptions.
-const (
-	DefaultFollowInterval = 2 * time.Second
-	DefaultFollowTimeout  = 30 * time.Minute
-)
-
 // FollowOptions configure Follow.
 type FollowOptions struct {
-	// Interval is the time between two reads of a target (default
-	// DefaultFollowInterval).
+	// Interval is the time between two reads of a target; 0 reads each
+	// target once. (Callers take it from clusterrun.FollowInterval, trellis' one
+	// default.)
 	Interval time.Duration
-	// Timeout bounds the following (default DefaultFollowTimeout).
+	// Timeout bounds the following; 0 leaves it to ctx. (Callers take it
+	// from clusterrun.FollowTimeout.)
 	Timeout time.Duration
 	// OnFinished, when not nil, is called once for each target as it
 	// finishes (see Observe), from Follow's goroutine: the daemon re-pins
@@ -54,12 +50,6 @@ type FollowOptions struct {
 }
 
 func (o FollowOptions) withDefaults() FollowOptions {
-	if o.Interval <= 0 {
-		o.Interval = DefaultFollowInterval
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultFollowTimeout
-	}
 	if o.PodLogLimit <= 0 {
 		o.PodLogLimit = DefaultPodLogLimit
 	}
@@ -99,12 +89,15 @@ func Targets(cs *reconcile.ChangeSet) []reconcile.ObjectRef {
 func Follow(ctx context.Context, c *reconcile.Client, targets []reconcile.ObjectRef, opts FollowOptions) []Followed {
 	opts = opts.withDefaults()
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	cancel := context.CancelFunc(func() {})
+	if opts.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+	}
 	defer cancel()
 	f := newFollower(c, targets, opts)
 	for {
 		f.poll(ctx)
-		if f.allDone() || ctx.Err() != nil {
+		if f.allDone() || ctx.Err() != nil || opts.Interval <= 0 {
 			break
 		}
 		timer := time.NewTimer(opts.Interval)
@@ -116,8 +109,11 @@ func Follow(ctx context.Context, c *reconcile.Client, targets []reconcile.Object
 	}
 	if !f.allDone() {
 		reason := "following stopped after " + shortDuration(opts.Timeout)
-		if err := parent.Err(); err != nil {
+		switch err := parent.Err(); {
+		case err != nil:
 			reason = "following stopped (" + err.Error() + ")"
+		case opts.Interval <= 0 && ctx.Err() == nil:
+			reason = "read once"
 		}
 		f.stop(reason)
 	}

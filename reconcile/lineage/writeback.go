@@ -21,6 +21,14 @@ import (
 	"trellis.dev/trellis/source"
 )
 
+// The author and committer of lineage commits unless told otherwise
+// (`--lineage-author`, whose default is DefaultAuthor).
+const (
+	DefaultAuthorName  = "trellis"
+	DefaultAuthorEmail = "trellis@localhost"
+	DefaultAuthor      = DefaultAuthorName + " <" + DefaultAuthorEmail + ">"
+)
+
 // DefaultBranch is the lineage branch of the config repo.
 const DefaultBranch = "trellis/lineage"
 
@@ -48,8 +56,7 @@ type Writer struct {
 	Auth transport.AuthMethod
 	// Branch is the lineage branch (default DefaultBranch).
 	Branch string
-	// AuthorName and AuthorEmail sign the commits (default trellis,
-	// trellis@trellis.dev).
+	// AuthorName and AuthorEmail sign the commits (default DefaultAuthor).
 	AuthorName, AuthorEmail string
 	// StateDir holds pending records and the repository.
 	StateDir string
@@ -323,10 +330,10 @@ func (w *Writer) signature() object.Signature {
 		sig.When = w.Now()
 	}
 	if sig.Name == "" {
-		sig.Name = "trellis"
+		sig.Name = DefaultAuthorName
 	}
 	if sig.Email == "" {
-		sig.Email = "trellis@trellis.dev"
+		sig.Email = DefaultAuthorEmail
 	}
 	return sig
 }
