@@ -96,6 +96,9 @@ func TestLineageCLI(t *testing.T) {
 		{"trace-no-endpoint", []string{"lineage", "trace", "--repo", url}},
 		{"trace-revision", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url}},
 		{"trace-revision-without-runs", []string{"lineage", "trace", "--revision", "cd34ef56ab", "--repo", url}},
+		// ssh goes through source.Auth, as trellis serve's: host keys are
+		// always verified, so a known_hosts file is asked for first.
+		{"list-ssh-without-known-hosts", []string{"lineage", "list", "--repo", "git@git.example.com:ml/platform.git"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
