@@ -129,7 +129,7 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 				p.suffix = " (server dry run)"
 			}
 			out := clusterrun.Cluster(ctx, cluster, clusterrun.Options{
-				Connect: kubeConnector(o.kubeconfig, o.context), SourceID: o.sourceID, Revision: rev,
+				Connect: clusterrun.KubeConnector(o.kubeconfig, o.context), SourceID: o.sourceID, Revision: rev,
 				DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune, Wait: o.wait, Timeout: o.timeout,
 			}, p)
 			errs[i] = errors.Join(out.Error(), rec.finish(ctx, lrun, out, printLine))
@@ -147,22 +147,6 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 		return failed()
 	}
 	return nil
-}
-
-// kubeConnector reaches a cluster through the kubeconfig context
-// kubeConfigFor picks, each request bounded by clusterrun.RequestTimeout.
-func kubeConnector(kubeconfig, contextName string) clusterrun.Connector {
-	return func(cluster render.Cluster) (*reconcile.Client, string, error) {
-		cfg, kubeContext, err := kubeConfigFor(kubeconfig, contextName, cluster)
-		if err != nil {
-			return nil, "", err
-		}
-		client, err := clusterrun.NewClient(cfg)
-		if err != nil {
-			return nil, kubeContext, fmt.Errorf("cluster %s: %w", cluster.Name, err)
-		}
-		return client, kubeContext, nil
-	}
 }
 
 // applyPrinter prints a cluster's run as `trellis apply` does: a header, a

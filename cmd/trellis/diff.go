@@ -109,13 +109,9 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 // reports whether anything would change. Objects whose dry run failed are
 // printed and make the error.
 func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (bool, error) {
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
+	client, kubeContext, err := clusterrun.KubeConnector(o.kubeconfig, o.context)(cluster)
 	if err != nil {
 		return false, err
-	}
-	client, err := clusterrun.NewClient(cfg)
-	if err != nil {
-		return false, fmt.Errorf("cluster %s: %w", cluster.Name, err)
 	}
 	diffs, ps, err := reconcile.DiffCluster(ctx, client, cluster, reconcile.Options{SourceID: o.sourceID, AllowMassPrune: o.allowMassPrune})
 	if err != nil {

@@ -144,7 +144,7 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 			if o.context != "" && !single {
 				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
 			}
-			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster)
+			cfg, _, err := clusterrun.KubeConfig(o.kubeconfig, o.context, cluster)
 			if err != nil {
 				return nil, err
 			}

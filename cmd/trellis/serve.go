@@ -12,19 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
-	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
 
@@ -150,17 +147,17 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	conn := newConnector(o.kubeconfig)
+	conn := clusterrun.NewPool(o.kubeconfig)
 	gh, err := newServeGitHub(o, conn, writer, log)
 	if err != nil {
 		return err
 	}
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
-		Connect: conn.connect,
+		Connect: conn.Connect,
 		Applied: func(_ context.Context, cs *reconcile.ChangeSet, err error) {
 			if err != nil {
-				conn.forget(cs.Cluster) // a cluster that comes back is discovered anew
+				conn.Forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
@@ -234,58 +231,4 @@ func defaultSourceID(repo, path string) string {
 		id += "-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
 	}
 	return id
-}
-
-// connector makes and keeps one client per cluster, so that discovery and
-// OpenAPI schemas are fetched once, not at every apply.
-type connector struct {
-	kubeconfig string
-	mu         sync.Mutex
-	clients    map[string]*reconcile.Client
-}
-
-func newConnector(kubeconfig string) *connector {
-	return &connector{kubeconfig: kubeconfig, clients: map[string]*reconcile.Client{}}
-}
-
-// restConfig reaches a cluster: through its kubeconfig Secret (see
-// serve_secret.go); else through the kubeconfig's context for it (see
-// kubeConfigFor): the context spec.context names (default the cluster's
-// name), or, for "in-cluster" only, the cluster trellis runs in. A context
-// that is not found is an error, never another cluster.
-func (c *connector) restConfig(cluster render.Cluster) (*rest.Config, error) {
-	if cluster.Spec.KubeconfigSecret != nil {
-		return c.secretConfig(cluster)
-	}
-	return restConfigFor(c.kubeconfig, "", cluster)
-}
-
-// forget drops the client of a cluster.
-func (c *connector) forget(cluster string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for key := range c.clients {
-		if strings.HasPrefix(key, cluster+"\x00") {
-			delete(c.clients, key)
-		}
-	}
-}
-
-func (c *connector) connect(cluster render.Cluster) (*reconcile.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := cluster.Name + "\x00" + cluster.Spec.Context
-	if cl, ok := c.clients[key]; ok {
-		return cl, nil
-	}
-	cfg, err := c.restConfig(cluster)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := clusterrun.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.clients[key] = cl
-	return cl, nil
 }

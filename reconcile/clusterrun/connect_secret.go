@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 )
 
@@ -23,7 +22,7 @@ import (
 
 // homeConfig reaches the cluster whose Secrets name other clusters'
 // kubeconfigs.
-func (c *connector) homeConfig() (*rest.Config, error) {
+func (c *Pool) homeConfig() (*rest.Config, error) {
 	if c.kubeconfig == "" {
 		if cfg, err := rest.InClusterConfig(); err == nil {
 			return cfg, nil
@@ -36,7 +35,7 @@ func (c *connector) homeConfig() (*rest.Config, error) {
 
 // secretConfig reads the kubeconfig of cluster from its Secret. Errors
 // name the Secret and the key, never what the Secret holds.
-func (c *connector) secretConfig(cluster render.Cluster) (*rest.Config, error) {
+func (c *Pool) secretConfig(cluster render.Cluster) (*rest.Config, error) {
 	ref := cluster.Spec.KubeconfigSecret
 	key := ref.Key
 	if key == "" {
@@ -47,12 +46,12 @@ func (c *connector) secretConfig(cluster render.Cluster) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: the home cluster: %w", cluster.Name, where, err)
 	}
-	home.Timeout = clusterrun.RequestTimeout
+	home.Timeout = RequestTimeout
 	kube, err := kubernetes.NewForConfig(home)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: %w", cluster.Name, where, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clusterrun.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	secret, err := kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if err != nil {
