@@ -130,6 +130,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
+	useKlog(log)
 	src, err := newServeSource(o)
 	if err != nil {
 		return err
