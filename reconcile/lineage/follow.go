@@ -23,8 +23,8 @@ import (
 // FollowOptions configure Follow.
 type FollowOptions struct {
 	// Interval is the time between two reads of a target; 0 reads each
-	// target once. (Callers take it from clusterrun.FollowInterval, trellis' one
-	// default.)
+	// target once. (Callers take it from clusterrun.FollowInterval,
+	// trellis' one default.)
 	Interval time.Duration
 	// Timeout bounds the following; 0 leaves it to ctx. (Callers take it
 	// from clusterrun.FollowTimeout.)
