@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/yaml"
 
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 )
 
@@ -363,7 +364,7 @@ func compareObjects(ref ObjectRef, live, merged *unstructured.Unstructured, note
 	default:
 		d.Action = Configured
 	}
-	live, merged = RedactPair(live, merged)
+	live, merged = redact.Pair(live, merged)
 	d.Live, d.Merged = diffYAML(live), diffYAML(merged)
 	if d.Action != Unchanged {
 		d.Unified = unifiedDiff(ref, d.Live, d.Merged)
@@ -446,4 +447,13 @@ func diffLines(text string) []string {
 		lines = lines[:len(lines)-1]
 	}
 	return lines
+}
+
+// setOrDropAnnotations sets obj's annotations, removing the field when
+// there are none left, as the apiserver does.
+func setOrDropAnnotations(obj *unstructured.Unstructured, ann map[string]string) {
+	if len(ann) == 0 {
+		ann = nil
+	}
+	obj.SetAnnotations(ann)
 }

@@ -150,6 +150,9 @@ func TestDiffConfigured(t *testing.T) {
 	diffGolden(t, "configured", ns, d.Unified)
 }
 
+// redactCanary is a Secret value of the diff fixtures that no diff may show.
+const redactCanary = "CANARY-9f3b1"
+
 func TestDiffSecretIsRedacted(t *testing.T) {
 	ns := diffControlPlane(t).Namespace(t)
 	c := diffClient(t)
@@ -174,7 +177,7 @@ func TestDiffSecretIsRedacted(t *testing.T) {
 		old := secret.DeepCopy()
 		old.Object["data"] = map[string]any{"password": base64.StdEncoding.EncodeToString([]byte("old")), "user": "YWRtaW4="}
 		old.Object["stringData"] = map[string]any{"token": "old-token"}
-		old.SetAnnotations(map[string]string{lastAppliedAnnotation: `{"stringData":{"token":"` + redactCanary + `"}}`})
+		old.SetAnnotations(map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"stringData":{"token":"` + redactCanary + `"}}`})
 		diffApply(t, c, old)
 
 		d := diffOne(t, c, secret)

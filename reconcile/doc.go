@@ -1,5 +1,9 @@
-// Package reconcile makes one cluster hold exactly the objects rendered
-// from one revision.
+// Package reconcile is the apply engine: it makes one cluster hold exactly
+// the objects rendered from one revision (model pinning, server-side
+// apply, inventory and pruning, drift, diff, plan, readiness waits). The
+// stages around it are its sibling packages: mlkind interprets ML status,
+// redact hides secrets, clusterrun orchestrates a cluster's run, lineage
+// records it, daemon and pullrequest drive it.
 //
 // # Apply
 //

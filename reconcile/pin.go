@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 )
 
@@ -117,7 +118,7 @@ func latestOutput(ctx context.Context, c *Client, namespace, pipeline, step, art
 	}
 	runs := list.Items
 	sort.SliceStable(runs, func(i, j int) bool {
-		fi, fj := WorkflowFinished(&runs[i]), WorkflowFinished(&runs[j])
+		fi, fj := mlkind.WorkflowFinished(&runs[i]), mlkind.WorkflowFinished(&runs[j])
 		if !fi.Equal(fj) {
 			return fi.After(fj)
 		}
@@ -127,8 +128,8 @@ func latestOutput(ctx context.Context, c *Client, namespace, pipeline, step, art
 		if phase, _, _ := unstructured.NestedString(runs[i].Object, "status", "phase"); phase != "Succeeded" {
 			continue
 		}
-		for _, o := range WorkflowOutputs(&runs[i]) {
-			if o.Kind == OutputArtifact && o.Step == step && o.Name == artifact {
+		for _, o := range mlkind.WorkflowOutputs(&runs[i]) {
+			if o.Kind == mlkind.OutputArtifact && o.Step == step && o.Name == artifact {
 				return runs[i].GetName(), o.Value, nil
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 )
 
@@ -132,7 +133,7 @@ func TestArtifactURI(t *testing.T) {
 		{"no location", map[string]any{"name": "model"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, ArtifactURI(tc.artifact, repo))
+			assert.Equal(t, tc.want, mlkind.ArtifactURI(tc.artifact, repo))
 		})
 	}
 }

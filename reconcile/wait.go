@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"trellis.dev/trellis/reconcile/mlkind"
 )
 
 // Poll intervals of Wait: the first poll is immediate, then the interval
@@ -34,9 +36,9 @@ var ErrWaitTimeout = errors.New("timed out")
 
 // Readiness is the health of one object when Wait returned.
 type Readiness struct {
-	Ref     ObjectRef `json:"object"`
-	Status  Status    `json:"status"`
-	Message string    `json:"message,omitempty"`
+	Ref     ObjectRef     `json:"object"`
+	Status  mlkind.Status `json:"status"`
+	Message string        `json:"message,omitempty"`
 }
 
 // Done reports whether the object reached a final state.
@@ -52,7 +54,7 @@ func (r Readiness) String() string {
 }
 
 // Wait polls the objects refs name until every one is done (ready or
-// failed, see Status.Done), the timeout passes or ctx ends. A timeout of 0
+// failed, see mlkind.Status.Done), the timeout passes or ctx ends. A timeout of 0
 // or less leaves only ctx to bound the wait.
 //
 // Each poll costs one List per (kind, namespace), whatever the number of
@@ -63,7 +65,7 @@ func (r Readiness) String() string {
 // the error is not nil. The error wraps ErrWaitTimeout when objects were
 // still not done at the timeout, or ctx's error; failed objects are not an
 // error of Wait: they are in the result.
-func Wait(ctx context.Context, c *Client, refs []ObjectRef, timeout time.Duration, progress func(ObjectRef, Status, string)) ([]Readiness, error) {
+func Wait(ctx context.Context, c *Client, refs []ObjectRef, timeout time.Duration, progress func(ObjectRef, mlkind.Status, string)) ([]Readiness, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -116,17 +118,17 @@ type waiter struct {
 	c        *Client
 	results  []Readiness
 	groups   []*waitGroup
-	progress func(ObjectRef, Status, string)
+	progress func(ObjectRef, mlkind.Status, string)
 	// reset records that the REST mapper was reset once after a kind
 	// was not found, in case it was installed after discovery was cached.
 	reset bool
 }
 
-func newWaiter(c *Client, refs []ObjectRef, progress func(ObjectRef, Status, string)) *waiter {
+func newWaiter(c *Client, refs []ObjectRef, progress func(ObjectRef, mlkind.Status, string)) *waiter {
 	w := &waiter{c: c, results: make([]Readiness, len(refs)), progress: progress}
 	byKey := map[string]*waitGroup{}
 	for i, ref := range refs {
-		w.results[i] = Readiness{Ref: ref, Status: StatusUnknown, Message: "not checked yet"}
+		w.results[i] = Readiness{Ref: ref, Status: mlkind.StatusUnknown, Message: "not checked yet"}
 		gvk := refGVK(ref)
 		key := gvk.String() + "|" + ref.Namespace
 		g := byKey[key]
@@ -207,7 +209,7 @@ func (w *waiter) groupPending(g *waitGroup) bool {
 }
 
 // set records a new status and reports it to progress when it changed.
-func (w *waiter) set(i int, s Status, msg string) {
+func (w *waiter) set(i int, s mlkind.Status, msg string) {
 	r := &w.results[i]
 	if r.Status == s && r.Message == msg {
 		return
@@ -223,7 +225,7 @@ func (w *waiter) set(i int, s Status, msg string) {
 // any other error leaves them Unknown, to be tried again at the next poll.
 func (w *waiter) check(ctx context.Context, g *waitGroup, ri dynamic.ResourceInterface, mapErr error) map[string]Readiness {
 	out := make(map[string]Readiness, len(g.names))
-	all := func(s Status, msg string) map[string]Readiness {
+	all := func(s mlkind.Status, msg string) map[string]Readiness {
 		for name := range g.names {
 			out[name] = Readiness{Status: s, Message: msg}
 		}
@@ -231,9 +233,9 @@ func (w *waiter) check(ctx context.Context, g *waitGroup, ri dynamic.ResourceInt
 	}
 	switch {
 	case meta.IsNoMatchError(mapErr):
-		return all(StatusFailed, fmt.Sprintf("kind not served by the cluster: %v", mapErr))
+		return all(mlkind.StatusFailed, fmt.Sprintf("kind not served by the cluster: %v", mapErr))
 	case mapErr != nil:
-		return all(StatusUnknown, mapErr.Error())
+		return all(mlkind.StatusUnknown, mapErr.Error())
 	}
 	opts := metav1.ListOptions{}
 	if len(g.names) == 1 {
@@ -246,14 +248,14 @@ func (w *waiter) check(ctx context.Context, g *waitGroup, ri dynamic.ResourceInt
 		if deadlineNear(ctx, err) {
 			return nil // the wait is ending: keep what the last poll saw
 		}
-		return all(StatusUnknown, "list: "+listErrorMessage(err))
+		return all(mlkind.StatusUnknown, "list: "+listErrorMessage(err))
 	}
 	found := make(map[string]*unstructured.Unstructured, len(list.Items))
 	for i := range list.Items {
 		found[list.Items[i].GetName()] = &list.Items[i]
 	}
 	for name := range g.names {
-		s, msg := Health(found[name])
+		s, msg := mlkind.Health(found[name])
 		out[name] = Readiness{Status: s, Message: msg}
 	}
 	return out

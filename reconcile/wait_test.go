@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"trellis.dev/trellis/reconcile/mlkind"
 )
 
 // waitTimeout bounds every Wait of these tests; none should come close.
@@ -111,14 +113,14 @@ func TestWaitReadyAtOnce(t *testing.T) {
 	counter.reset()
 
 	var reported []string
-	got, err := Wait(context.Background(), c, refs, waitTimeout, func(r ObjectRef, s Status, _ string) {
+	got, err := Wait(context.Background(), c, refs, waitTimeout, func(r ObjectRef, s mlkind.Status, _ string) {
 		reported = append(reported, r.Name+"="+string(s))
 	})
 	require.NoError(t, err)
 	require.Len(t, got, len(refs))
 	for i, r := range got {
 		assert.Equal(t, refs[i], r.Ref, "results keep the order of refs")
-		assert.Equal(t, StatusCurrent, r.Status, r.String())
+		assert.Equal(t, mlkind.StatusCurrent, r.Status, r.String())
 	}
 	assert.Len(t, reported, len(refs), "one progress report per object")
 	lists, gets := counter.counts(ns)
@@ -148,14 +150,14 @@ func TestWaitFollowsRuns(t *testing.T) {
 			waitConditions(waitCondition("Succeeded", "True", "ExperimentMaxTrialsReached")),
 		},
 	}
-	want := map[string]Status{"Workflow": StatusCurrent, "PyTorchJob": StatusFailed, "TrainJob": StatusCurrent,
-		"InferenceService": StatusCurrent, "Experiment": StatusCurrent}
+	want := map[string]mlkind.Status{"Workflow": mlkind.StatusCurrent, "PyTorchJob": mlkind.StatusFailed, "TrainJob": mlkind.StatusCurrent,
+		"InferenceService": mlkind.StatusCurrent, "Experiment": mlkind.StatusCurrent}
 	var refs []ObjectRef
 	for kind := range steps {
 		refs = append(refs, waitCreate(t, c, ns, fx[kind]))
 	}
 	seen := map[string][]string{}
-	progress := func(r ObjectRef, s Status, msg string) {
+	progress := func(r ObjectRef, s mlkind.Status, msg string) {
 		seen[r.Kind] = append(seen[r.Kind], string(s)+": "+msg)
 		if next := steps[r.Kind]; len(next) > 0 && !s.Done() {
 			steps[r.Kind] = next[1:]
@@ -187,11 +189,11 @@ func TestWaitTimeout(t *testing.T) {
 	assert.Contains(t, err.Error(), "2 objects not ready")
 	assert.Contains(t, err.Error(), "workflow.argoproj.io/train-run")
 	require.Len(t, got, 3)
-	assert.Equal(t, StatusInProgress, got[0].Status, got[0].String())
+	assert.Equal(t, mlkind.StatusInProgress, got[0].Status, got[0].String())
 	assert.Equal(t, "not started", got[0].Message)
-	assert.Equal(t, StatusUnknown, got[1].Status, got[1].String())
+	assert.Equal(t, mlkind.StatusUnknown, got[1].Status, got[1].String())
 	assert.Contains(t, got[1].Message, "not found")
-	assert.Equal(t, StatusFailed, got[2].Status, "a kind the cluster does not serve never becomes ready")
+	assert.Equal(t, mlkind.StatusFailed, got[2].Status, "a kind the cluster does not serve never becomes ready")
 	assert.Contains(t, got[2].Message, "kind not served")
 }
 
@@ -200,10 +202,10 @@ func TestWaitContextCancelled(t *testing.T) {
 	c := diffClient(t)
 	ref := waitCreate(t, c, ns, waitFixtures(t)["Workflow"])
 	ctx, cancel := context.WithCancel(context.Background())
-	got, err := Wait(ctx, c, []ObjectRef{ref}, 0, func(ObjectRef, Status, string) { cancel() })
+	got, err := Wait(ctx, c, []ObjectRef{ref}, 0, func(ObjectRef, mlkind.Status, string) { cancel() })
 	require.ErrorIs(t, err, context.Canceled)
 	require.NotErrorIs(t, err, ErrWaitTimeout)
-	assert.Equal(t, StatusInProgress, got[0].Status, "the last status seen is kept")
+	assert.Equal(t, mlkind.StatusInProgress, got[0].Status, "the last status seen is kept")
 }
 
 // waitRequestCounter counts the GET requests sent for namespaced objects:

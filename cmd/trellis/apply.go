@@ -13,14 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
-
-// requestTimeout bounds each request to a cluster, so that an unreachable
-// one fails instead of hanging.
-const requestTimeout = 30 * time.Second
 
 type applyOptions struct {
 	kubeconfig     string
@@ -115,19 +113,26 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 	if err != nil {
 		return err
 	}
-	out := newBlocks(s.out, len(res.Clusters))
+	blocks := newBlocks(s.out, len(res.Clusters))
 	errs := make([]error, len(res.Clusters))
 	var wg sync.WaitGroup
 	for i, cluster := range res.Clusters {
 		wg.Go(func() {
-			defer out.finish(i)
-			run := rec.start(cluster)
+			defer blocks.finish(i)
+			lrun := rec.start(cluster)
 			printLine := func(line string) {
-				out.printLine(i, line)
-				run.Logger().Info(line)
+				blocks.printLine(i, line)
+				lrun.Logger().Info(line)
 			}
-			cs, followed, err := applyCluster(ctx, cluster, rev, o, printLine)
-			errs[i] = errors.Join(err, rec.finish(ctx, run, cs, followed, err, printLine))
+			p := &applyPrinter{printLine: printLine}
+			if o.dryRun {
+				p.suffix = " (server dry run)"
+			}
+			out := clusterrun.Cluster(ctx, cluster, clusterrun.Options{
+				Connect: clusterrun.KubeConnector(o.kubeconfig, o.context), SourceID: o.sourceID, Revision: rev,
+				DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune, Wait: o.wait, Timeout: o.timeout,
+			}, p)
+			errs[i] = errors.Join(out.Error(), rec.finish(ctx, lrun, out, printLine))
 		})
 	}
 	wg.Wait()
@@ -144,31 +149,35 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 	return nil
 }
 
-// applyCluster applies one cluster, printing a header, a line per object
-// and a summary, then, with --wait, waits and follows. It returns the
-// change set (nil when the cluster could not be reached), the runs
-// followed, and an error when the cluster or an object failed.
-func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o applyOptions, printLine func(string)) (*reconcile.ChangeSet, []lineage.Followed, error) {
-	suffix := ""
-	if o.dryRun {
-		suffix = " (server dry run)"
+// applyPrinter prints a cluster's run as `trellis apply` does: a header, a
+// line per object and a summary, then, with --wait, each change of
+// status and each run followed.
+type applyPrinter struct {
+	printLine func(string)
+	// suffix marks the lines of a dry run.
+	suffix      string
+	unreachable bool
+}
+
+func (p *applyPrinter) Connected(cluster, kubeContext string, err error) {
+	if err != nil && kubeContext == "" {
+		p.unreachable = true
+		p.printLine(fmt.Sprintf("cluster %s: failed", cluster))
+		return
 	}
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
+	p.printLine(fmt.Sprintf("cluster %s (context %s):", cluster, kubeContext))
 	if err != nil {
-		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
-		return nil, nil, err
+		p.unreachable = true
+		p.printLine(fmt.Sprintf("cluster %s: failed", cluster))
 	}
-	printLine(fmt.Sprintf("cluster %s (context %s):", cluster.Name, kubeContext))
-	cfg.Timeout = requestTimeout
-	client, err := reconcile.NewClient(cfg)
-	if err != nil {
-		printLine(fmt.Sprintf("cluster %s: failed", cluster.Name))
-		return nil, nil, fmt.Errorf("cluster %s: %w", cluster.Name, err)
+}
+
+func (p *applyPrinter) Change(c reconcile.Change) { p.printLine(c.String() + p.suffix) }
+
+func (p *applyPrinter) Applied(cs *reconcile.ChangeSet, err error) {
+	if p.unreachable {
+		return
 	}
-	cs, err := reconcile.Apply(ctx, client, cluster, reconcile.Options{
-		SourceID: o.sourceID, Revision: rev, DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune,
-		Progress: func(c reconcile.Change) { printLine(c.String() + suffix) },
-	})
 	summary := cs.Summary()
 	switch {
 	case err != nil && len(cs.Changes) == 0:
@@ -176,36 +185,22 @@ func applyCluster(ctx context.Context, cluster render.Cluster, rev string, o app
 	case err != nil:
 		summary += "; failed"
 	}
-	printLine(fmt.Sprintf("cluster %s: %s%s", cluster.Name, summary, suffix))
-	switch {
-	case err != nil:
-		return cs, nil, err
-	case cs.Failed():
-		return cs, nil, fmt.Errorf("cluster %s: %d of %d objects failed", cluster.Name, cs.Count(reconcile.Failed), len(cs.Changes))
-	case o.wait && !o.dryRun:
-		deadline := time.Now().Add(o.timeout)
-		if err := waitCluster(ctx, client, cluster, cs, o.timeout, printLine); err != nil {
-			return cs, nil, err
-		}
-		followed := followCluster(ctx, client, cluster, cs, time.Until(deadline), printLine)
-		return cs, followed, nil
-	}
-	return cs, nil, nil
+	p.printLine(fmt.Sprintf("cluster %s: %s%s", cs.Cluster, summary, p.suffix))
 }
 
-// followCluster follows the runs cs started until they end or timeout
-// passes, printing each as it ends.
-func followCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluster, cs *reconcile.ChangeSet, timeout time.Duration, printLine func(string)) []lineage.Followed {
-	var runs []reconcile.ObjectRef
-	for _, t := range lineage.Targets(cs) {
-		if t.Kind != lineage.KindInferenceService { // waited for already
-			runs = append(runs, t)
-		}
+func (p *applyPrinter) Status(ref reconcile.ObjectRef, st mlkind.Status, msg string) {
+	p.printLine(fmt.Sprintf("%s %s %s", ref, st, msg))
+}
+
+func (p *applyPrinter) Waited(cluster string, notReady, total int) {
+	if notReady > 0 {
+		p.printLine(fmt.Sprintf("cluster %s: %d of %d objects not ready", cluster, notReady, total))
+		return
 	}
-	if len(runs) == 0 {
-		return nil
-	}
-	followed := lineage.Follow(ctx, c, runs, lineage.FollowOptions{Timeout: max(timeout, time.Second)})
+	p.printLine(fmt.Sprintf("cluster %s: %d objects ready", cluster, total))
+}
+
+func (p *applyPrinter) Followed(cluster string, followed []lineage.Followed) {
 	for _, f := range followed {
 		line := fmt.Sprintf("%s %s/%s %s", strings.ToLower(f.Kind), f.Namespace, f.Name, f.Phase)
 		for _, out := range f.Outputs {
@@ -214,42 +209,9 @@ func followCluster(ctx context.Context, c *reconcile.Client, cluster render.Clus
 		if f.Message != "" {
 			line += ": " + f.Message
 		}
-		printLine(line)
+		p.printLine(line)
 	}
-	printLine(fmt.Sprintf("cluster %s: %d runs followed", cluster.Name, len(followed)))
-	return followed
-}
-
-// waitCluster waits for the applied objects of cs, runs left out, to be
-// ready, printing each change of status.
-func waitCluster(ctx context.Context, c *reconcile.Client, cluster render.Cluster, cs *reconcile.ChangeSet, timeout time.Duration, printLine func(string)) error {
-	runs := map[reconcile.ObjectRef]bool{}
-	for _, obj := range cluster.Objects {
-		if reconcile.IsRun(obj) {
-			runs[reconcile.RefOf(obj)] = true
-		}
-	}
-	var refs []reconcile.ObjectRef
-	for _, ch := range cs.Changes {
-		if (ch.Action.Wrote() || ch.Action == reconcile.Unchanged) && !runs[ch.Object] {
-			refs = append(refs, ch.Object)
-		}
-	}
-	results, err := reconcile.Wait(ctx, c, refs, timeout, func(ref reconcile.ObjectRef, st reconcile.Status, msg string) {
-		printLine(fmt.Sprintf("%s %s %s", ref, st, msg))
-	})
-	notReady := 0
-	for _, r := range results {
-		if r.Status != reconcile.StatusCurrent {
-			notReady++
-		}
-	}
-	if err != nil || notReady > 0 {
-		printLine(fmt.Sprintf("cluster %s: %d of %d objects not ready", cluster.Name, notReady, len(refs)))
-		return fmt.Errorf("cluster %s: %d objects not ready: %v", cluster.Name, notReady, err)
-	}
-	printLine(fmt.Sprintf("cluster %s: %d objects ready", cluster.Name, len(refs)))
-	return nil
+	p.printLine(fmt.Sprintf("cluster %s: %d runs followed", cluster, len(followed)))
 }
 
 // blocks prints the lines of several concurrent jobs as one block per

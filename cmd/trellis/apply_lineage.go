@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -22,7 +23,7 @@ import (
 type applyRecorder struct {
 	src    lineage.Source
 	res    *render.Result
-	red    *reconcile.Redactor
+	red    *redact.Redactor
 	writer *lineage.Writer // nil: records are not written
 }
 
@@ -47,11 +48,7 @@ func newApplyRecorder(dir, rev string, res *render.Result, o applyOptions) (*app
 			src.Author = commit.Author + " <" + commit.Email + ">"
 		}
 	}
-	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
-	if err != nil {
-		return nil, err
-	}
-	r := &applyRecorder{src: src, res: res, red: red}
+	r := &applyRecorder{src: src, res: res, red: redact.Default().WithValues(res.SecretValues()...)}
 	if o.lineageRepo == "" || o.dryRun {
 		return r, nil
 	}
@@ -83,9 +80,6 @@ func newCLILineageWriter(repo, branch, stateDir, author string) (*lineage.Writer
 		AuthorName: name, AuthorEmail: email}, nil
 }
 
-// defaultLineageAuthor signs lineage commits unless --lineage-author says.
-const defaultLineageAuthor = "trellis <trellis@localhost>"
-
 // parseAuthor reads --lineage-author, "Name <email>".
 func parseAuthor(s string) (name, email string, err error) {
 	a, err := mail.ParseAddress(s)
@@ -98,7 +92,7 @@ func parseAuthor(s string) (name, email string, err error) {
 // addLineageRecordFlags registers the flags of a one-shot command's lineage
 // records.
 func addLineageRecordFlags(f *pflag.FlagSet, repo, branch, stateDir, author *string) {
-	f.StringVar(author, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
+	f.StringVar(author, "lineage-author", lineage.DefaultAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.StringVar(repo, "lineage-repo", "", "config repo (URL or directory) whose lineage branch receives the run's records (default: none)")
 	f.StringVar(branch, "lineage-branch", lineage.DefaultBranch, "lineage branch of --lineage-repo")
 	f.StringVar(stateDir, "lineage-state-dir", "", "where records wait until pushed (default: the user cache directory's trellis/lineage)")
@@ -110,19 +104,20 @@ func (r *applyRecorder) start(cluster render.Cluster) *lineage.Run {
 	return lineage.NewRun(lineage.RunOptions{
 		Source: r.src, Cluster: cluster.Name,
 		Declarations: lineage.Declarations(r.res, cluster.Name),
-		Redactor:     r.red.WithValues(lineage.SecretValues(cluster.Objects)...),
+		Redactor:     r.red,
 	})
 }
 
 // finish makes the run's record and, with a writer, pushes it; a record
 // that cannot be pushed stays queued in the state directory and is
 // pushed by the next apply that records lineage.
-func (r *applyRecorder) finish(ctx context.Context, run *lineage.Run, cs *reconcile.ChangeSet, followed []lineage.Followed, err error, printLine func(string)) error {
-	if r.writer == nil || cs == nil {
+func (r *applyRecorder) finish(ctx context.Context, lrun *lineage.Run, out clusterrun.Outcome, printLine func(string)) error {
+	if r.writer == nil {
 		return nil
 	}
-	rec := run.Finish(cs, followed, err)
-	if werr := r.writer.Write(ctx, run.Log(), rec); werr != nil {
+	cs := out.ChangeSet
+	rec := lrun.Finish(cs, out.Followed, out.RecordErr())
+	if werr := r.writer.Write(ctx, lrun.Log(), rec); werr != nil {
 		return fmt.Errorf("cluster %s: %w", cs.Cluster, werr)
 	}
 	printLine(fmt.Sprintf("cluster %s: lineage run %s recorded on %s (%s)", cs.Cluster, rec.RunID, r.writer.Branch, rec.Result))

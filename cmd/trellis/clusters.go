@@ -2,17 +2,19 @@ package main
 
 // The clusters that status, suspend and resume read and write: the
 // Clusters a config repo declares, each reached through its own context
-// (kubeConfigFor), or, without a repo, the one cluster behind --context.
+// (clusterrun.KubeConfig), or, without a repo, the one cluster behind --context.
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 )
 
@@ -47,8 +49,7 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 			return nil, err
 		}
 		r := reached{name: o.cluster, context: name}
-		cfg.Timeout = requestTimeout
-		r.client, r.err = reconcile.NewClient(cfg)
+		r.client, r.err = clusterrun.NewClient(cfg)
 		return []reached{r}, nil
 	}
 	res, err := render.Dir(ctx, dir, render.Options{Cluster: o.cluster})
@@ -62,13 +63,7 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 	out := make([]reached, len(res.Clusters))
 	for i, cluster := range res.Clusters {
 		r := reached{name: cluster.Name}
-		cfg, name, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
-		if err == nil {
-			cfg.Timeout = requestTimeout
-			r.context = name
-			r.client, err = reconcile.NewClient(cfg)
-		}
-		r.err = err
+		r.client, r.context, r.err = clusterrun.KubeConnector(o.kubeconfig, o.context)(cluster)
 		out[i] = r
 	}
 	return out, nil
@@ -88,7 +83,7 @@ func currentConfig(kubeconfig, contextName string) (*rest.Config, string, error)
 		name = contextName
 	}
 	if name == "" || raw.Contexts[name] == nil {
-		return nil, "", fmt.Errorf("kube context %q is not in the kubeconfig (searched %s); pass --context", name, searched(rules))
+		return nil, "", fmt.Errorf("kube context %q is not in the kubeconfig (searched %s); pass --context", name, clusterrun.Searched(rules))
 	}
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
 	if err != nil {
@@ -106,4 +101,18 @@ func (r reached) where() string {
 		return "cluster " + r.name
 	}
 	return fmt.Sprintf("cluster %s (context %s)", r.name, r.context)
+}
+
+// oneClusterForContext refuses --context when it would send several
+// clusters to one context: each cluster is a different cluster.
+func oneClusterForContext(contextName string, clusters []render.Cluster) error {
+	if contextName == "" || len(clusters) <= 1 {
+		return nil
+	}
+	names := make([]string, len(clusters))
+	for i, c := range clusters {
+		names[i] = c.Name
+	}
+	return usageError{fmt.Errorf("--context names one cluster's context, and %d clusters are selected (%s): add --cluster NAME",
+		len(clusters), strings.Join(names, ", "))}
 }

@@ -71,7 +71,11 @@ func completeRunIDs(f *lineageFlags) func(*cobra.Command, []string, string) ([]s
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 		defer cancel()
-		st, err := lineage.Open(ctx, f.repo, f.branch, f.auth())
+		auth, err := f.auth.Method(f.repo)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		st, err := lineage.Open(ctx, f.repo, f.branch, auth)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

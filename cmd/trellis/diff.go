@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -147,15 +148,11 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 // printed and make the error.
 func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (clusterDiff, error) {
 	d := clusterDiff{Cluster: cluster.Name, Objects: []reconcile.ObjectDiff{}}
-	cfg, kubeContext, err := kubeConfigFor(o.kubeconfig, o.context, cluster)
+	client, kubeContext, err := clusterrun.KubeConnector(o.kubeconfig, o.context)(cluster)
 	if err != nil {
 		return d, err
 	}
 	d.Context = kubeContext
-	client, err := reconcile.NewClient(cfg)
-	if err != nil {
-		return d, fmt.Errorf("cluster %s: %w", cluster.Name, err)
-	}
 	diffs, ps, err := reconcile.DiffCluster(ctx, client, cluster, reconcile.Options{SourceID: o.sourceID, AllowMassPrune: o.allowMassPrune})
 	if err != nil {
 		return d, fmt.Errorf("cluster %s (context %s): %w", cluster.Name, kubeContext, err)

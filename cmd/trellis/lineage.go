@@ -4,14 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
 
 	"trellis.dev/trellis/reconcile/lineage"
@@ -20,13 +16,15 @@ import (
 
 // lineageFlags are the flags every lineage command shares.
 type lineageFlags struct {
-	repo, branch, cluster, username string
+	repo, branch, cluster string
+	// auth reads the credentials of --repo as trellis serve does.
+	auth source.Auth
 }
 
 func (f *lineageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.repo, "repo", "", "config repo: a URL or a local directory (required)")
 	cmd.Flags().StringVar(&f.branch, "branch", lineage.DefaultBranch, "lineage branch")
-	cmd.Flags().StringVar(&f.username, "username", "", "username for https, with the token in $"+source.EnvToken)
+	f.auth.AddFlags(cmd.Flags())
 }
 
 // check refuses a missing --repo, as a usage error.
@@ -37,24 +35,15 @@ func (f *lineageFlags) check() error {
 	return nil
 }
 
-// auth is basic auth with $TRELLIS_GIT_TOKEN, when it is set.
-func (f *lineageFlags) auth() transport.AuthMethod {
-	token := strings.TrimSpace(os.Getenv(source.EnvToken))
-	if token == "" {
-		return nil
-	}
-	user := f.username
-	if user == "" {
-		user = "x-access-token"
-	}
-	return &githttp.BasicAuth{Username: user, Password: token}
-}
-
 func (f *lineageFlags) open(cmd *cobra.Command) (*lineage.Store, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	return lineage.Open(cmd.Context(), f.repo, f.branch, f.auth())
+	auth, err := f.auth.Method(f.repo)
+	if err != nil {
+		return nil, fmt.Errorf("--repo: %w", err)
+	}
+	return lineage.Open(cmd.Context(), f.repo, f.branch, auth)
 }
 
 func newLineageCommand(s streams) *cobra.Command {

@@ -102,6 +102,9 @@ func TestLineageCLI(t *testing.T) {
 		{"trace-mermaid", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "mermaid"}},
 		{"trace-revision-mermaid", []string{"lineage", "trace", "--revision", "ab12cd3", "--repo", url, "-o", "mermaid"}},
 		{"trace-bad-output", []string{"lineage", "trace", "--endpoint", "iris", "--repo", url, "-o", "png"}},
+		// ssh goes through source.Auth, as trellis serve's: host keys are
+		// always verified, so a known_hosts file is asked for first.
+		{"list-ssh-without-known-hosts", []string{"lineage", "list", "--repo", "git@git.example.com:ml/platform.git"}},
 	}
 	t.Run("complete-run-id", func(t *testing.T) {
 		r := runCLI(t, t.TempDir(), []string{"__complete", "lineage", "show", "--repo", url, "20261126T1835"}, nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/pullrequest"
 	"trellis.dev/trellis/render"
 )
@@ -143,11 +144,11 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 			if o.context != "" && !single {
 				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
 			}
-			cfg, err := restConfigFor(o.kubeconfig, o.context, cluster)
+			cfg, _, err := clusterrun.KubeConfig(o.kubeconfig, o.context, cluster)
 			if err != nil {
 				return nil, err
 			}
-			return reconcile.NewClient(cfg)
+			return clusterrun.NewClient(cfg)
 		}
 	}
 	return opts, nil

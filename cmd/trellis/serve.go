@@ -12,18 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
-	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
 
@@ -105,9 +103,9 @@ shows what each cluster runs.`,
 	f.IntVar(&o.maxClusters, "max-concurrent-clusters", 4, "clusters applied at once")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow pruning every object, or more than half, of an inventory")
 	f.StringVar(&o.lineageBranch, "lineage-branch", lineage.DefaultBranch, "branch of the config repo that receives a lineage record per apply (empty: none)")
-	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
+	f.StringVar(&o.lineageAuthor, "lineage-author", lineage.DefaultAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification providers (generic webhook, Slack), best mounted from a Secret; see README")
-	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
+	f.DurationVar(&o.followTimeout, "follow-timeout", clusterrun.FollowTimeout, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addRenderBoundsFlags(f, &o.render)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
@@ -130,6 +128,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
+	useKlog(log)
 	src, err := newServeSource(o)
 	if err != nil {
 		return err
@@ -147,7 +146,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	conn := newConnector(o.kubeconfig)
+	conn := clusterrun.NewPool(o.kubeconfig)
 	gh, err := newServeGitHub(o, conn, writer, log)
 	if err != nil {
 		return err
@@ -158,10 +157,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	}
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
-		Connect: conn.connect,
+		Connect: conn.Connect,
 		Applied: func(_ context.Context, cs *reconcile.ChangeSet, err error) {
 			if err != nil {
-				conn.forget(cs.Cluster) // a cluster that comes back is discovered anew
+				conn.Forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
@@ -254,93 +253,4 @@ func defaultSourceID(repo, path string) string {
 		id += "-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
 	}
 	return id
-}
-
-// connector makes and keeps one client per cluster, so that discovery and
-// OpenAPI schemas are fetched once, not at every apply. Each cluster is
-// connected under a lock of its own, so that a slow cluster (or a slow
-// read of its kubeconfig Secret) holds up nobody else, and the caller's
-// context cancels the wait and the reads.
-type connector struct {
-	kubeconfig string
-	mu         sync.Mutex
-	slots      map[string]*connSlot
-}
-
-// connSlot is one cluster's client; lock is a one-token semaphore that a
-// waiting caller can give up on.
-type connSlot struct {
-	lock   chan struct{}
-	client *reconcile.Client
-}
-
-func newConnector(kubeconfig string) *connector {
-	return &connector{kubeconfig: kubeconfig, slots: map[string]*connSlot{}}
-}
-
-// restConfig reaches a cluster: through its kubeconfig Secret (see
-// serve_secret.go); else through the kubeconfig's context for it (see
-// kubeConfigFor): the context spec.context names (default the cluster's
-// name), or, for "in-cluster" only, the cluster trellis runs in. A context
-// that is not found is an error, never another cluster.
-func (c *connector) restConfig(ctx context.Context, cluster render.Cluster) (*rest.Config, error) {
-	if cluster.Spec.KubeconfigSecret != nil {
-		return c.secretConfig(ctx, cluster)
-	}
-	return restConfigFor(c.kubeconfig, "", cluster)
-}
-
-// forget drops the client of a cluster.
-func (c *connector) forget(cluster string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for key, slot := range c.slots {
-		if strings.HasPrefix(key, cluster+"\x00") {
-			select {
-			case slot.lock <- struct{}{}: // not being connected: drop it
-				delete(c.slots, key)
-				<-slot.lock
-			default: // being connected: that client is the new one
-			}
-		}
-	}
-}
-
-// slot returns the slot of key, made on first use.
-func (c *connector) slot(key string) *connSlot {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.slots[key]
-	if !ok {
-		s = &connSlot{lock: make(chan struct{}, 1)}
-		c.slots[key] = s
-	}
-	return s
-}
-
-// connect returns the client of cluster, made at the first call (and
-// after forget). It waits for no other cluster; ctx ends the wait for
-// this cluster's slot and the read of its kubeconfig Secret.
-func (c *connector) connect(ctx context.Context, cluster render.Cluster) (*reconcile.Client, error) {
-	s := c.slot(cluster.Name + "\x00" + cluster.Spec.Context)
-	select {
-	case s.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("cluster %s: %w", cluster.Name, context.Cause(ctx))
-	}
-	defer func() { <-s.lock }()
-	if s.client != nil {
-		return s.client, nil
-	}
-	cfg, err := c.restConfig(ctx, cluster)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Timeout = requestTimeout
-	cl, err := reconcile.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.client = cl
-	return cl, nil
 }

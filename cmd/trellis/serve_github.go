@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/reconcile/pullrequest"
@@ -51,7 +52,7 @@ type serveGitHub struct {
 // newServeGitHub builds the pull-request side from o, or nil without
 // --github-repo. The live dry-run of a pull request reaches its clusters
 // through conn, as the daemon does; a fork never gets a client.
-func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, log *slog.Logger) (*serveGitHub, error) {
+func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writer, log *slog.Logger) (*serveGitHub, error) {
 	g := o.github
 	if g.repo == "" {
 		if g.apiURL != "" || g.tokenFile != "" {
@@ -85,7 +86,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
 			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) {
-				return conn.connect(ctx, cluster)
+				return conn.Connect(ctx, cluster)
 			},
 		},
 	})
@@ -144,27 +145,14 @@ func (g *serveGitHub) recorded() func(context.Context, lineage.Record) {
 	return g.summaries.Record
 }
 
-// route is the webhook's Trigger: a push that can move ref polls the
-// source at once, one to another ref (the lineage branch) is ignored; a
-// pull request that was opened or changed is checked at once; a closed
-// one (maybe merged) polls the source. Without --github-repo, every
-// pull_request event polls the source.
+// route is the webhook's Trigger (daemon.Route): pull requests are
+// checked by the watcher, when --github-repo is set.
 func (g *serveGitHub) route(ref source.Ref, poll func()) func(daemon.Event) {
-	return func(ev daemon.Event) {
-		if ev.Kind == "push" && !ref.Moves(ev.Ref) {
-			return
-		}
-		if g == nil || ev.Kind != "pull_request" {
-			poll()
-			return
-		}
-		switch ev.Action {
-		case "opened", "synchronize", "reopened", "edited", "ready_for_review":
-			g.watcher.Notify(ev.PR)
-		case "closed":
-			poll()
-		}
+	var check func(int)
+	if g != nil {
+		check = g.watcher.Notify
 	}
+	return daemon.Route(ref, poll, check)
 }
 
 // around runs fn, and with it the watcher and the summaries, which end

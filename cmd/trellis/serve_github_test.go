@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/reconcile/pullrequest"
@@ -137,7 +138,7 @@ func TestServeGitHubFlags(t *testing.T) {
 		o.stateDir = t.TempDir()
 		return o
 	}
-	conn := newConnector("")
+	conn := clusterrun.NewPool("")
 	g, err := newServeGitHub(parse(), conn, nil, quietLogger())
 	require.NoError(t, err)
 	assert.Nil(t, g, "no --github-repo, no pull requests")

@@ -9,6 +9,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 )
 
@@ -57,17 +58,18 @@ type Config struct {
 	Applied func(ctx context.Context, cs *reconcile.ChangeSet, err error)
 	// FollowTimeout bounds how long the runs an apply started (Workflow
 	// runs, Experiments, InferenceServices) are followed before the
-	// run's record is written with their state as last seen. Default 30m.
+	// run's record is written with their state as last seen. Default
+	// clusterrun.FollowTimeout.
 	// Following holds up neither the cluster's next apply nor other
 	// clusters.
 	FollowTimeout time.Duration
 	// FollowInterval is the time between two looks at a followed run.
-	// Default 5s.
+	// Default clusterrun.FollowInterval.
 	FollowInterval time.Duration
 	// Redactor hides secrets in run logs and records, besides the values
 	// of the Secrets of the revision applied. Default: one of
-	// reconcile.DefaultRedactPatterns.
-	Redactor *reconcile.Redactor
+	// redact.DefaultPatterns.
+	Redactor *redact.Redactor
 	// RenderBounds bound the render of one revision (its time, and a
 	// child process); a revision past them is reported, not retried, and
 	// the previous one stays in force.
@@ -111,18 +113,8 @@ func New(cfg Config) *Daemon {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.FollowTimeout <= 0 {
-		cfg.FollowTimeout = 30 * time.Minute
-	}
-	if cfg.FollowInterval <= 0 {
-		cfg.FollowInterval = 5 * time.Second
-	}
 	if cfg.Redactor == nil {
-		red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
-		if err != nil {
-			panic(err) // the default patterns compile: tested
-		}
-		cfg.Redactor = red
+		cfg.Redactor = redact.Default()
 	}
 	return &Daemon{
 		cfg:     cfg,

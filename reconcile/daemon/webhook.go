@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/go-github/v62/github"
 )
 
 // MaxWebhookBody bounds the body of a webhook request; GitHub caps its
@@ -106,19 +107,14 @@ func (h *WebhookHandler) logger() *slog.Logger {
 }
 
 // ValidSignature reports whether header is "sha256=" followed by the hex
-// HMAC-SHA256 of body under secret, compared in constant time.
+// HMAC-SHA256 of body under secret (go-github's ValidateSignature, which
+// compares in constant time). An empty secret validates nothing, and the
+// weaker sha1 of the old X-Hub-Signature header is refused.
 func ValidSignature(secret, body []byte, header string) bool {
-	hexSum, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
+	if len(secret) == 0 || !strings.HasPrefix(header, "sha256=") {
 		return false
 	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return github.ValidateSignature(header, body, secret) == nil
 }
 
 // Sign returns the X-Hub-Signature-256 header value of body under secret.
@@ -129,27 +125,21 @@ func Sign(secret, body []byte) string {
 }
 
 // ParseEvent reads the fields trellis uses from a push or pull_request
-// payload; other events, and payloads that are not JSON objects, are not
-// events.
+// payload (go-github's ParseWebHook); other events, and payloads that do
+// not parse, are not events.
 func ParseEvent(kind string, body []byte) (Event, bool) {
-	switch kind {
-	case "push":
-		var p struct {
-			Ref string `json:"ref"`
-		}
-		if json.Unmarshal(body, &p) != nil {
-			return Event{}, false
-		}
-		return Event{Kind: kind, Ref: p.Ref}, true
-	case "pull_request":
-		var p struct {
-			Action string `json:"action"`
-			Number int    `json:"number"`
-		}
-		if json.Unmarshal(body, &p) != nil {
-			return Event{}, false
-		}
-		return Event{Kind: kind, PR: p.Number, Action: p.Action}, true
+	if kind != "push" && kind != "pull_request" {
+		return Event{}, false
+	}
+	payload, err := github.ParseWebHook(kind, body)
+	if err != nil {
+		return Event{}, false
+	}
+	switch p := payload.(type) {
+	case *github.PushEvent:
+		return Event{Kind: kind, Ref: p.GetRef()}, true
+	case *github.PullRequestEvent:
+		return Event{Kind: kind, PR: p.GetNumber(), Action: p.GetAction()}, true
 	}
 	return Event{}, false
 }

@@ -3,7 +3,13 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -114,4 +120,23 @@ func FuzzWebhook(f *testing.F) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 		_, _ = ParseEvent(event, body)
 	})
+}
+
+// TestValidSignature: only X-Hub-Signature-256's sha256 counts; a correct
+// HMAC-SHA1 (the old X-Hub-Signature) or SHA-512 is refused, and so is any
+// signature when there is no secret.
+func TestValidSignature(t *testing.T) {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := func(h func() hash.Hash, key []byte) string {
+		m := hmac.New(h, key)
+		m.Write(body)
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	assert.True(t, ValidSignature(secret, body, Sign(secret, body)))
+	assert.True(t, ValidSignature(secret, body, "sha256="+mac(sha256.New, secret)))
+	assert.False(t, ValidSignature(secret, body, "sha1="+mac(sha1.New, secret)))
+	assert.False(t, ValidSignature(secret, body, "sha512="+mac(sha512.New, secret)))
+	assert.False(t, ValidSignature(secret, append(body, ' '), Sign(secret, body)))
+	assert.False(t, ValidSignature(nil, body, "sha256="+mac(sha256.New, nil)), "no secret, no valid signature")
+	assert.False(t, ValidSignature(secret, body, "sha256=zz"))
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 )
 
@@ -101,8 +103,15 @@ func (w *worker) reconcile(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	client, cs, err := w.apply(ctx, c, rev, log)
+	out := clusterrun.Cluster(ctx, *c, clusterrun.Options{
+		Connect: func(c render.Cluster) (*reconcile.Client, string, error) {
+			client, err := w.d.cfg.Connect(ctx, c)
+			return client, "", err
+		},
+		SourceID: w.d.cfg.SourceID, Revision: rev, AllowMassPrune: w.d.cfg.AllowMassPrune,
+	}, logPrinter{log})
 	<-w.d.sem
+	client, cs, err := out.Client, out.ChangeSet, out.Err
 	if errors.Is(err, reconcile.ErrSuspended) {
 		log.Info("suspended; not applied", "reason", err.Error())
 		w.d.cfg.Metrics.observe(w.name, resultSuspended, nil)
@@ -131,25 +140,22 @@ func (w *worker) reconcile(ctx context.Context) error {
 	return err
 }
 
-func (w *worker) apply(ctx context.Context, c *render.Cluster, rev string, log *slog.Logger) (*reconcile.Client, *reconcile.ChangeSet, error) {
-	client, err := w.d.cfg.Connect(ctx, *c)
-	if err != nil {
-		cs := &reconcile.ChangeSet{Cluster: c.Name, Revision: rev, Started: time.Now().UTC(), Error: err.Error()}
-		cs.Finished = cs.Started
-		return nil, cs, err
+// logPrinter logs a cluster's run as the daemon does: each object that
+// changed at Info; the worker logs the outcome.
+type logPrinter struct{ log *slog.Logger }
+
+func (logPrinter) Connected(string, string, error) {}
+
+func (p logPrinter) Change(ch reconcile.Change) {
+	if ch.Action != reconcile.Unchanged {
+		p.log.Info(ch.String())
 	}
-	cs, err := reconcile.Apply(ctx, client, *c, reconcile.Options{
-		SourceID:       w.d.cfg.SourceID,
-		Revision:       rev,
-		AllowMassPrune: w.d.cfg.AllowMassPrune,
-		Progress: func(ch reconcile.Change) {
-			if ch.Action != reconcile.Unchanged {
-				log.Info(ch.String())
-			}
-		},
-	})
-	return client, cs, err
 }
+
+func (logPrinter) Applied(*reconcile.ChangeSet, error)               {}
+func (logPrinter) Status(reconcile.ObjectRef, mlkind.Status, string) {}
+func (logPrinter) Waited(string, int, int)                           {}
+func (logPrinter) Followed(string, []lineage.Followed)               {}
 
 // follow follows the runs an apply started in a goroutine of its own,
 // bounded by FollowTimeout, and then records the run. Until then the
@@ -168,7 +174,7 @@ func (w *worker) follow(ctx context.Context, client *reconcile.Client, c *render
 	w.d.following.Add(1)
 	go func() {
 		defer w.d.following.Done()
-		followed := lineage.Follow(ctx, client, targets, lineage.FollowOptions{
+		followed := clusterrun.Follow(ctx, client, targets, lineage.FollowOptions{
 			Interval: w.d.cfg.FollowInterval,
 			Timeout:  w.d.cfg.FollowTimeout,
 			Log:      log,
@@ -276,7 +282,7 @@ func errString(err error, cs *reconcile.ChangeSet) string {
 // to the daemon's log and to the run's log.
 func (w *worker) newRun(c *render.Cluster, res *render.Result, snap Snapshot) *lineage.Run {
 	return lineage.NewRun(lineage.RunOptions{
-		Redactor: w.d.cfg.Redactor.WithValues(lineage.SecretValues(c.Objects)...),
+		Redactor: w.d.cfg.Redactor.WithValues(res.SecretValues()...),
 		Source: lineage.Source{URL: w.d.cfg.SourceURL, Ref: snap.Ref, Revision: snap.Revision,
 			Author: snap.Author, Message: snap.Message},
 		Cluster:      w.name,

@@ -40,9 +40,8 @@
 // # Redaction
 //
 // Every string of a record and every log attribute goes through a
-// reconcile.Redactor before it is written anywhere. SecretValues gives the
-// literal values of the Secrets a run applied, so that the Redactor hides
-// them too.
+// redact.Redactor before it is written anywhere; its callers give it the
+// values of every Secret of the revision (render.Result.SecretValues).
 //
 // # Write-back
 //

@@ -17,20 +17,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"trellis.dev/trellis/reconcile"
-)
-
-// Defaults of FollowOptions.
-const (
-	DefaultFollowInterval = 2 * time.Second
-	DefaultFollowTimeout  = 30 * time.Minute
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // FollowOptions configure Follow.
 type FollowOptions struct {
-	// Interval is the time between two reads of a target (default
-	// DefaultFollowInterval).
+	// Interval is the time between two reads of a target; 0 reads each
+	// target once. (Callers take it from clusterrun.FollowInterval,
+	// trellis' one default.)
 	Interval time.Duration
-	// Timeout bounds the following (default DefaultFollowTimeout).
+	// Timeout bounds the following; 0 leaves it to ctx. (Callers take it
+	// from clusterrun.FollowTimeout.)
 	Timeout time.Duration
 	// OnFinished, when not nil, is called once for each target as it
 	// finishes (see Observe), from Follow's goroutine: the daemon re-pins
@@ -49,16 +46,10 @@ type FollowOptions struct {
 	PodLogLimit int
 	// Redactor hides secrets in the pod logs; nil hides nothing. (The
 	// Followed results are redacted with the rest of the Record.)
-	Redactor *reconcile.Redactor
+	Redactor *redact.Redactor
 }
 
 func (o FollowOptions) withDefaults() FollowOptions {
-	if o.Interval <= 0 {
-		o.Interval = DefaultFollowInterval
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultFollowTimeout
-	}
 	if o.PodLogLimit <= 0 {
 		o.PodLogLimit = DefaultPodLogLimit
 	}
@@ -98,12 +89,15 @@ func Targets(cs *reconcile.ChangeSet) []reconcile.ObjectRef {
 func Follow(ctx context.Context, c *reconcile.Client, targets []reconcile.ObjectRef, opts FollowOptions) []Followed {
 	opts = opts.withDefaults()
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	cancel := context.CancelFunc(func() {})
+	if opts.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+	}
 	defer cancel()
 	f := newFollower(c, targets, opts)
 	for {
 		f.poll(ctx)
-		if f.allDone() || ctx.Err() != nil {
+		if f.allDone() || ctx.Err() != nil || opts.Interval <= 0 {
 			break
 		}
 		timer := time.NewTimer(opts.Interval)
@@ -115,8 +109,11 @@ func Follow(ctx context.Context, c *reconcile.Client, targets []reconcile.Object
 	}
 	if !f.allDone() {
 		reason := "following stopped after " + shortDuration(opts.Timeout)
-		if err := parent.Err(); err != nil {
+		switch err := parent.Err(); {
+		case err != nil:
 			reason = "following stopped (" + err.Error() + ")"
+		case opts.Interval <= 0 && ctx.Err() == nil:
+			reason = "read once"
 		}
 		f.stop(reason)
 	}
@@ -238,7 +235,7 @@ func (f *follower) observe(ctx context.Context, t *target, obj *unstructured.Uns
 		return
 	}
 	t.done = true
-	if t.ref.Group+"/"+t.ref.Kind == followWorkflow {
+	if t.ref.Group == "argoproj.io" && t.ref.Kind == "Workflow" {
 		f.podLogs(ctx, obj)
 	}
 	if f.opts.OnFinished != nil {

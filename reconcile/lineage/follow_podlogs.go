@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
-	"sort"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/mlkind"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // DefaultPodLogLimit bounds the pod logs copied for one Workflow run.
@@ -25,78 +23,11 @@ const DefaultPodLogLimit = 64 << 10
 // unreachable kubelet does not hold up the following of other runs.
 const podLogTimeout = 20 * time.Second
 
-// Argo's pod names (workflow/util GeneratePodName): a v1 pod is named
-// after its node id; a v2 pod <workflow>-<template>-<fnv32a(node name)>,
-// the prefix cut to leave room for the hash.
-const (
-	argoPodNameAnnotation = "workflows.argoproj.io/pod-name-format"
-	argoMaxPodNamePrefix  = 253 - 10 - 1
-)
-
-// podNode is a Pod node of a Workflow whose log is copied.
-type podNode struct {
-	step  string
-	pods  []string // candidate pod names, the likeliest first
-	start string
-}
-
-// podNodes returns the Pod nodes of wf, in the order they started, with
-// the names their pod may have.
-func podNodes(wf *unstructured.Unstructured) []podNode {
-	nodes, _, _ := unstructured.NestedMap(wf.Object, "status", "nodes")
-	v2First := wf.GetAnnotations()[argoPodNameAnnotation] == "v2"
-	var out []podNode
-	for _, n := range nodes {
-		node, ok := n.(map[string]any)
-		if !ok || stringOf(node, "type") != "Pod" {
-			continue
-		}
-		template := stringOf(node, "templateName")
-		if template == "" {
-			template = nestedString(node, "templateRef", "template")
-		}
-		step := reconcile.StepOf(node)
-		id, v2 := stringOf(node, "id"), argoPodNameV2(wf.GetName(), stringOf(node, "name"), template)
-		pods := []string{id, v2}
-		if v2First {
-			pods = []string{v2, id}
-		}
-		if id == v2 || id == "" {
-			pods = []string{v2}
-		}
-		out = append(out, podNode{step: step, pods: pods, start: stringOf(node, "startedAt")})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].start != out[j].start {
-			return out[i].start < out[j].start
-		}
-		return out[i].pods[0] < out[j].pods[0]
-	})
-	return out
-}
-
-// argoPodNameV2 is the v2 name of the pod of a node, as Argo makes it.
-func argoPodNameV2(workflow, nodeName, template string) string {
-	if workflow == nodeName {
-		return workflow
-	}
-	prefix := workflow
-	if template != "" {
-		prefix += "-" + template
-	}
-	if len(prefix) > argoMaxPodNamePrefix {
-		prefix = prefix[:argoMaxPodNamePrefix]
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(nodeName))
-	return prefix + "-" + strconv.FormatUint(uint64(h.Sum32()), 10)
-}
-
 // podLogSink writes the logs of one run's pods to w, each line prefixed
 // with "[<workflow>/<step>] ", up to limit bytes of log in all.
 type podLogSink struct {
 	w         io.Writer
-	red       *reconcile.Redactor
+	red       *redact.Redactor
 	limit     int
 	used      int
 	truncated bool
@@ -147,17 +78,17 @@ func (f *follower) podLogs(ctx context.Context, wf *unstructured.Unstructured) {
 		return
 	}
 	sink := &podLogSink{w: f.opts.PodLogs, red: f.opts.Redactor, limit: f.opts.PodLogLimit}
-	for _, n := range podNodes(wf) {
+	for _, n := range mlkind.WorkflowPods(wf) {
 		if sink.remaining() == 0 {
 			return
 		}
-		data, err := podLog(ctx, core, wf.GetNamespace(), n.pods, int64(sink.remaining()))
+		data, err := podLog(ctx, core, wf.GetNamespace(), n.Pods, int64(sink.remaining()))
 		if err != nil {
 			f.log.Debug("no pod log", "kind", wf.GetKind(), "namespace", wf.GetNamespace(), "name", wf.GetName(),
-				"step", n.step, "error", err)
+				"step", n.Step, "error", err)
 			continue
 		}
-		if err := sink.write("["+wf.GetName()+"/"+n.step+"] ", data); err != nil {
+		if err := sink.write("["+wf.GetName()+"/"+n.Step+"] ", data); err != nil {
 			f.log.Debug("pod logs not written", "error", err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/test/gitserver"
@@ -72,4 +75,26 @@ func trimNewline(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// followFixture reads ../mlkind/testdata/follow/<name>.yaml, the status
+// shapes mlkind is tested with, as the cluster would return it (JSON
+// numbers as int64).
+func followFixture(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "mlkind", "testdata", "follow", name+".yaml"))
+	require.NoError(t, err)
+	js, err := yaml.YAMLToJSON(data)
+	require.NoError(t, err)
+	obj := &unstructured.Unstructured{}
+	require.NoError(t, obj.UnmarshalJSON(js))
+	return obj
+}
+
+func at(s string) *time.Time {
+	tm, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return &tm
 }

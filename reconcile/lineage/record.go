@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/mlkind"
 	"trellis.dev/trellis/render"
 )
 
@@ -99,15 +100,15 @@ type Followed struct {
 
 // Output kinds.
 const (
-	OutputParameter = reconcile.OutputParameter
-	OutputArtifact  = reconcile.OutputArtifact
-	OutputMetric    = "metric"
+	OutputParameter = mlkind.OutputParameter
+	OutputArtifact  = mlkind.OutputArtifact
+	OutputMetric    = mlkind.OutputMetric
 )
 
 // Output is one output of a followed run: a Workflow step's output (see
-// reconcile.WorkflowOutputs), or a parameter or metric of an
-// Experiment's optimal trial, whose Step is the trial.
-type Output = reconcile.RunOutput
+// mlkind.WorkflowOutputs), or a parameter or metric of an Experiment's
+// optimal trial, whose Step is the trial.
+type Output = mlkind.Output
 
 // Pin links an endpoint to the pipeline run output it serves (see
 // reconcile's pin.go).

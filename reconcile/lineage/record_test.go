@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 func TestLineageResultOf(t *testing.T) {
@@ -51,7 +52,7 @@ func TestLineageRunID(t *testing.T) {
 }
 
 func TestLineageRedacted(t *testing.T) {
-	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+	red, err := redact.New(redact.DefaultPatterns)
 	require.NoError(t, err)
 	red = red.WithValues("CANARY-31c8")
 	r := testRecord(0, "staging")

@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"reflect"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"trellis.dev/trellis/reconcile"
-	"trellis.dev/trellis/render"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // Redacted returns a deep copy of r in which every string (map keys
 // included) went through red. A nil red returns an unredacted copy.
-func (r Record) Redacted(red *reconcile.Redactor) (Record, error) {
+func (r Record) Redacted(red *redact.Redactor) (Record, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return Record{}, fmt.Errorf("record %s: %w", r.RunID, err)
@@ -29,7 +26,7 @@ func (r Record) Redacted(red *reconcile.Redactor) (Record, error) {
 }
 
 // redactValue redacts, in place, every string reachable from v.
-func redactValue(v reflect.Value, red *reconcile.Redactor) {
+func redactValue(v reflect.Value, red *redact.Redactor) {
 	switch v.Kind() {
 	case reflect.String:
 		if v.CanSet() {
@@ -55,7 +52,7 @@ func redactValue(v reflect.Value, red *reconcile.Redactor) {
 }
 
 // redactMap rebuilds a map with redacted keys and values.
-func redactMap(v reflect.Value, red *reconcile.Redactor) {
+func redactMap(v reflect.Value, red *redact.Redactor) {
 	if v.IsNil() {
 		return
 	}
@@ -71,14 +68,4 @@ func redactMap(v reflect.Value, red *reconcile.Redactor) {
 		out.SetMapIndex(k, e)
 	}
 	v.Set(out)
-}
-
-// SecretValues returns the values of every Secret among objs (see
-// render.SecretValuesOf), for reconcile.Redactor.WithValues.
-func SecretValues(objs []*unstructured.Unstructured) []string {
-	var out []string
-	for _, obj := range objs {
-		out = append(out, render.SecretValuesOf(obj)...)
-	}
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/source"
 )
 
@@ -20,7 +21,7 @@ type RunOptions struct {
 	// Level is the lowest level kept in the run's log (default Info).
 	Level slog.Leveler
 	// Redactor hides secrets in the log and the record; nil hides nothing.
-	Redactor *reconcile.Redactor
+	Redactor *redact.Redactor
 	// LogLimit bounds the run's log (default DefaultLogLimit).
 	LogLimit int
 	// Now is the clock (default time.Now).

@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // DefaultLogLimit is the size at which a run log is truncated.
@@ -21,7 +21,7 @@ const DefaultLogLimit = 1 << 20
 type teeHandler struct {
 	next slog.Handler
 	log  slog.Handler
-	red  *reconcile.Redactor
+	red  *redact.Redactor
 }
 
 var _ slog.Handler = (*teeHandler)(nil)
@@ -29,7 +29,7 @@ var _ slog.Handler = (*teeHandler)(nil)
 // NewTeeHandler returns a handler that writes each record to next and, as
 // text, to w; both get the record after red (which may be nil) has
 // redacted its message and attributes. next may be nil.
-func NewTeeHandler(next slog.Handler, w io.Writer, level slog.Leveler, red *reconcile.Redactor) slog.Handler {
+func NewTeeHandler(next slog.Handler, w io.Writer, level slog.Leveler, red *redact.Redactor) slog.Handler {
 	if next == nil {
 		next = slog.DiscardHandler
 	}

@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // TestLineageTee: what the run logs reaches standard output and the run's
 // log as the same lines, redacted in both.
 func TestLineageTee(t *testing.T) {
-	red, err := reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+	red, err := redact.New(redact.DefaultPatterns)
 	require.NoError(t, err)
 	var stdout bytes.Buffer
 	now := func() time.Time { return t0 }

@@ -17,8 +17,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
-	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/source"
+)
+
+// The author and committer of lineage commits unless told otherwise
+// (`--lineage-author`, whose default is DefaultAuthor).
+const (
+	DefaultAuthorName  = "trellis"
+	DefaultAuthorEmail = "trellis@localhost"
+	DefaultAuthor      = DefaultAuthorName + " <" + DefaultAuthorEmail + ">"
 )
 
 // DefaultBranch is the lineage branch of the config repo.
@@ -53,14 +61,13 @@ type Writer struct {
 	Auth transport.AuthMethod
 	// Branch is the lineage branch (default DefaultBranch).
 	Branch string
-	// AuthorName and AuthorEmail sign the commits (default trellis,
-	// trellis@trellis.dev).
+	// AuthorName and AuthorEmail sign the commits (default DefaultAuthor).
 	AuthorName, AuthorEmail string
 	// StateDir holds pending records and the repository.
 	StateDir string
 	// Redactor, when set, redacts records and logs again as they are
 	// queued.
-	Redactor *reconcile.Redactor
+	Redactor *redact.Redactor
 	Backoff  Backoff
 	// AttemptTimeout bounds each fetch-and-push attempt of Flush (default
 	// DefaultAttemptTimeout).
@@ -362,10 +369,10 @@ func (w *Writer) signature() object.Signature {
 		sig.When = w.Now()
 	}
 	if sig.Name == "" {
-		sig.Name = "trellis"
+		sig.Name = DefaultAuthorName
 	}
 	if sig.Email == "" {
-		sig.Email = "trellis@trellis.dev"
+		sig.Email = DefaultAuthorEmail
 	}
 	return sig
 }

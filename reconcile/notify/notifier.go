@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // queueSize is how many events wait for one provider; beyond it the
@@ -21,8 +21,8 @@ const queueSize = 100
 type Options struct {
 	// Redactor hides secrets in every text of an event (titles, errors,
 	// commit messages) before it leaves; records are redacted already,
-	// this is the second guard. Nil: reconcile.DefaultRedactPatterns.
-	Redactor *reconcile.Redactor
+	// this is the second guard. Nil: redact.Default().
+	Redactor *redact.Redactor
 	// Retry bounds each send.
 	Retry Retry
 	// Client sends the requests (default: one with no redirects followed).
@@ -54,7 +54,7 @@ func New(c Config, o Options) (*Notifier, error) {
 		return nil, err
 	}
 	if o.Redactor == nil {
-		o.Redactor, _ = reconcile.NewRedactor(reconcile.DefaultRedactPatterns)
+		o.Redactor = redact.Default()
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

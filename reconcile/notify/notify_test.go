@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -146,7 +146,7 @@ func (r *receiver) next(t *testing.T) string {
 func TestNotifier(t *testing.T) {
 	const canary = "s3cr3t-canary-value"
 	hook, slack, hung := newReceiver(t, 2, false), newReceiver(t, 0, false), newReceiver(t, 0, true)
-	redactor, err := reconcile.NewRedactor(nil)
+	redactor, err := redact.New(nil)
 	require.NoError(t, err)
 	var logs strings.Builder
 	var logMu sync.Mutex

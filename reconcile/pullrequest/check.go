@@ -55,7 +55,7 @@ type Options struct {
 	// ("" or "." for its root), as the daemon's --path.
 	Path string
 	// Redact are patterns (Go regexps) hidden in the comment's free text
-	// besides Secret values; nil means reconcile.DefaultRedactPatterns.
+	// besides Secret values; nil means redact.DefaultPatterns.
 	Redact []string
 	// RenderBounds bound the render of each side (its time, and a child
 	// process): a head past them is invalid, with a problem that says so.

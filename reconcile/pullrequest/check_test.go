@@ -125,6 +125,34 @@ stringData:
 	assert.NotContains(t, res.Body, canary)
 }
 
+// Two Secrets whose values are a prefix of each other, and a ConfigMap
+// that quotes the longer one: neither value appears, in part or whole, in
+// the comment or in any request.
+func TestPRCheckPrefixSecrets(t *testing.T) {
+	const short, long = "hunter2x", "hunter2xTAILSECRET"
+	secret := func(name, value string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\n  namespace: ml\ntype: Opaque\nstringData:\n  password: " + value + "\n"
+	}
+	f := newFixture(t)
+	f.openPR(7, with(map[string]string{
+		"clusters/dev/a.yaml":  secret("a", short),
+		"clusters/dev/b.yaml":  secret("b", long),
+		"clusters/dev/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n  namespace: ml\ndata:\n  note: the token is " + long + " and " + short + "\n",
+	}))
+	res := f.mustCheck(7, Options{})
+	assert.True(t, res.Valid(), "%v", res.Problems)
+	assert.Contains(t, res.Body, "ml/configmap/notes")
+	texts := []string{res.Body}
+	for _, r := range f.api.Requests() {
+		texts = append(texts, r.Body, r.Query)
+	}
+	for _, text := range texts {
+		for _, part := range []string{short, "TAILSECRET", base64.StdEncoding.EncodeToString([]byte(long))} {
+			assert.NotContains(t, text, part)
+		}
+	}
+}
+
 // A change of 600 objects: the comment stays under GitHub's limit and
 // says what it left out.
 func TestPRCheckLargeChange(t *testing.T) {

@@ -27,7 +27,7 @@
 //
 // # Secrets
 //
-// Secret values are redacted by key in every diff (reconcile.RedactPair),
+// Secret values are redacted by key in every diff (redact.Pair),
 // then every value of every Secret of base or head, plain or base64, and
 // every credential pattern is hidden in the comment's free text
 // (redact.go). The GitHub token goes into an Authorization header, and to

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // SummaryOptions configure Summaries.
@@ -16,7 +16,7 @@ type SummaryOptions struct {
 	// GitHub is the repository's API client.
 	GitHub *GitHub
 	// Redact are patterns (Go regexps) hidden in the comment besides what
-	// the records already hide; nil means reconcile.DefaultRedactPatterns.
+	// the records already hide; nil means redact.DefaultPatterns.
 	Redact []string
 	Log    *slog.Logger
 	// Attempts bounds the tries to post one record's summary (default 5);
@@ -47,7 +47,7 @@ const (
 // queues a record and returns at once; Run posts, one record at a time.
 type Summaries struct {
 	o        SummaryOptions
-	redactor *reconcile.Redactor
+	redactor *redact.Redactor
 	sleep    func(ctx context.Context, d time.Duration) error
 	wake     chan struct{}
 
@@ -74,9 +74,9 @@ func NewSummaries(o SummaryOptions) (*Summaries, error) {
 		return nil, errors.New("merged pull request summaries: no GitHub client")
 	}
 	if o.Redact == nil {
-		o.Redact = reconcile.DefaultRedactPatterns
+		o.Redact = redact.DefaultPatterns
 	}
-	redactor, err := reconcile.NewRedactor(o.Redact)
+	redactor, err := redact.New(o.Redact)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 )
 
 // AppliedMarker starts the summary comment of revision sha on a merged
@@ -80,7 +81,7 @@ func renderApplied(pr *PullRequest, src lineage.Source, sections map[string]appl
 
 // renderAppliedSection writes the section of rec's cluster; every free
 // text of rec goes through redactor before it is escaped.
-func renderAppliedSection(rec lineage.Record, redactor *reconcile.Redactor) appliedSection {
+func renderAppliedSection(rec lineage.Record, redactor *redact.Redactor) appliedSection {
 	clean := func(s string) string { return shorten(oneLine(redactor.Redact(s)), maxValueChars) }
 	text := func(s string) string { return escapeHTML(clean(s)) }
 	cd := func(s string) string { return code(clean(s)) }

@@ -14,6 +14,7 @@ import (
 
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/lineage"
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/test/githubapi"
 )
 
@@ -302,7 +303,7 @@ func TestReplacesSection(t *testing.T) {
 
 // A summary read back gives the sections it was written from.
 func TestParseAppliedSections(t *testing.T) {
-	redactor, err := reconcile.NewRedactor(nil)
+	redactor, err := redact.New(nil)
 	require.NoError(t, err)
 	sections := map[string]appliedSection{}
 	for _, c := range []string{"prod", "dev", "staging"} {
@@ -329,7 +330,7 @@ func countRequests(api *githubapi.Server, method, path string) int {
 
 // A summary too long for GitHub keeps each cluster's heading only.
 func TestRenderAppliedFitsGitHubsLimit(t *testing.T) {
-	redactor, err := reconcile.NewRedactor(nil)
+	redactor, err := redact.New(nil)
 	require.NoError(t, err)
 	sections := map[string]appliedSection{}
 	for i := range 100 {

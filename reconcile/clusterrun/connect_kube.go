@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 // Reaching a cluster: which kubeconfig context a Cluster declaration maps
 // to. Shared by every command that reaches clusters (diff, apply, status,
@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/render"
 )
 
@@ -23,15 +24,9 @@ import (
 // context of that name exists.
 const inClusterContext = "in-cluster"
 
-// restConfigFor returns the REST config that reaches cluster through the
+// KubeConfig returns the REST config that reaches cluster through the
 // kubeconfig file (empty: kubectl's default, every file of $KUBECONFIG or
-// ~/.kube/config). See kubeConfigFor.
-func restConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, error) {
-	cfg, _, err := kubeConfigFor(kubeconfig, contextName, cluster)
-	return cfg, err
-}
-
-// kubeConfigFor returns the REST config that reaches cluster, and the
+// ~/.kube/config), and the
 // context it chose, for messages. The context is, in order:
 //  1. contextName, the --context flag, when given;
 //  2. the Cluster declaration's spec.context, which defaults to the
@@ -43,8 +38,8 @@ func restConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*res
 // A context that is not found is an error naming the cluster, the context
 // and every kubeconfig file searched: never the current context instead,
 // which may be another cluster. (A Cluster's kubeconfigSecret is read by
-// trellis serve only: see connector.restConfig.)
-func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, string, error) {
+// trellis serve only: see Pool.)
+func KubeConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	raw, err := rules.Load()
@@ -56,12 +51,12 @@ func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*res
 		cfg, inErr := rest.InClusterConfig()
 		if inErr != nil {
 			return nil, "", fmt.Errorf("cluster %s: spec.context is %q, but no kubeconfig context has that name (searched %s) and trellis is not running in a pod: %w",
-				cluster.Name, inClusterContext, searched(rules), inErr)
+				cluster.Name, inClusterContext, Searched(rules), inErr)
 		}
 		return cfg, inClusterContext, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("cluster %s: %w (searched %s)%s", cluster.Name, err, searched(rules), hint(contextName, cluster))
+		return nil, "", fmt.Errorf("cluster %s: %w (searched %s)%s", cluster.Name, err, Searched(rules), hint(contextName, cluster))
 	}
 	cc := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules)
 	cfg, err := cc.ClientConfig()
@@ -71,10 +66,27 @@ func kubeConfigFor(kubeconfig, contextName string, cluster render.Cluster) (*res
 	return cfg, name, nil
 }
 
+// KubeConnector reaches a cluster through the kubeconfig context
+// KubeConfig picks (contextName, the --context flag, first), each request
+// bounded by RequestTimeout: the connector of the CLI's commands.
+func KubeConnector(kubeconfig, contextName string) Connector {
+	return func(cluster render.Cluster) (*reconcile.Client, string, error) {
+		cfg, kubeContext, err := KubeConfig(kubeconfig, contextName, cluster)
+		if err != nil {
+			return nil, "", err
+		}
+		client, err := NewClient(cfg)
+		if err != nil {
+			return nil, kubeContext, fmt.Errorf("cluster %s: %w", cluster.Name, err)
+		}
+		return client, kubeContext, nil
+	}
+}
+
 // errUseInCluster says that the cluster is the one trellis runs in.
 var errUseInCluster = errors.New("in-cluster")
 
-// kubeContext picks the context of cluster in raw; see kubeConfigFor.
+// kubeContext picks the context of cluster in raw; see KubeConfig.
 func kubeContext(raw *clientcmdapi.Config, contextName string, cluster render.Cluster) (string, error) {
 	if contextName != "" {
 		if raw.Contexts[contextName] == nil {
@@ -106,9 +118,9 @@ func hint(contextName string, cluster render.Cluster) string {
 	return "; pass --context, or add the context to the kubeconfig"
 }
 
-// searched names the kubeconfig files the rules read, and where that list
+// Searched names the kubeconfig files the rules read, and where that list
 // came from.
-func searched(rules *clientcmd.ClientConfigLoadingRules) string {
+func Searched(rules *clientcmd.ClientConfigLoadingRules) string {
 	if rules.ExplicitPath != "" {
 		return "kubeconfig " + rules.ExplicitPath + " (--kubeconfig)"
 	}
@@ -122,18 +134,4 @@ func searched(rules *clientcmd.ClientConfigLoadingRules) string {
 		word = "kubeconfigs"
 	}
 	return word + " " + strings.Join(files, ", ") + " (" + from + ")"
-}
-
-// oneClusterForContext refuses --context when it would send several
-// clusters to one context: each cluster is a different cluster.
-func oneClusterForContext(contextName string, clusters []render.Cluster) error {
-	if contextName == "" || len(clusters) <= 1 {
-		return nil
-	}
-	names := make([]string, len(clusters))
-	for i, c := range clusters {
-		names[i] = c.Name
-	}
-	return usageError{fmt.Errorf("--context names one cluster's context, and %d clusters are selected (%s): add --cluster NAME",
-		len(clusters), strings.Join(names, ", "))}
 }

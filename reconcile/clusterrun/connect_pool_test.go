@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 import (
 	"context"
@@ -25,8 +25,7 @@ import (
 // and is reachable; a second caller for the hanging cluster gives up when
 // its context ends; cancelling the first caller's context ends the read
 // of the Secret at once (shutdown does not wait for it).
-func TestConnectorSlowHomeCluster(t *testing.T) {
-	cp := needControlPlane(t)
+func TestPoolSlowHomeCluster(t *testing.T) {
 	ns := cp.Namespace(t)
 	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
 	require.NoError(t, err)
@@ -39,14 +38,14 @@ func TestConnectorSlowHomeCluster(t *testing.T) {
 
 	home := kubeproxy.Start(t, cp.RESTConfig())
 	home.Hold(func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/secrets/") })
-	conn := newConnector(home.Kubeconfig(t, "trellis-test"))
+	conn := NewPool(home.Kubeconfig(t, "trellis-test"))
 	remote := render.Cluster{Name: "remote", Spec: schema.ClusterSpec{
 		KubeconfigSecret: &schema.SecretKeyRef{Namespace: ns, Name: "remote"}}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	slow := make(chan error, 1)
-	go func() { _, err := conn.connect(ctx, remote); slow <- err }()
+	go func() { _, err := conn.Connect(ctx, remote); slow <- err }()
 	waitProxy(t, home, func() bool { return home.Holding() == 1 }, "the Secret was never read")
 
 	// Another cluster, reached through a context, connects and answers.
@@ -54,7 +53,7 @@ func TestConnectorSlowHomeCluster(t *testing.T) {
 	connected := make(chan error, 1)
 	go func() {
 		var err error
-		other, err = conn.connect(context.Background(), render.Cluster{Name: "other", Spec: schema.ClusterSpec{Context: "trellis-test"}})
+		other, err = conn.Connect(context.Background(), render.Cluster{Name: "other", Spec: schema.ClusterSpec{Context: "trellis-test"}})
 		connected <- err
 	}()
 	require.NoError(t, waitErr(t, connected), "the other cluster waited for the hanging one")
@@ -65,7 +64,7 @@ func TestConnectorSlowHomeCluster(t *testing.T) {
 	// gives up with its own context.
 	short, stop := context.WithCancel(context.Background())
 	second := make(chan error, 1)
-	go func() { _, err := conn.connect(short, remote); second <- err }()
+	go func() { _, err := conn.Connect(short, remote); second <- err }()
 	stop()
 	require.ErrorIs(t, waitErr(t, second), context.Canceled)
 
@@ -75,7 +74,7 @@ func TestConnectorSlowHomeCluster(t *testing.T) {
 
 	// Once the home cluster answers again, the cluster connects.
 	home.Resume()
-	client, err := conn.connect(context.Background(), remote)
+	client, err := conn.Connect(context.Background(), remote)
 	require.NoError(t, err)
 	_, err = client.Discovery.ServerVersion()
 	assert.NoError(t, err)
@@ -90,5 +89,22 @@ func waitErr(t *testing.T, ch <-chan error) error {
 	case <-time.After(time.Minute):
 		t.Fatal("still waiting after a minute")
 		return nil
+	}
+}
+
+// waitProxy waits until cond holds, looking again at each request of p.
+func waitProxy(t *testing.T, p *kubeproxy.Proxy, cond func() bool, msg string) {
+	t.Helper()
+	guard := time.After(2 * time.Minute)
+	for {
+		changed := p.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-guard:
+			t.Fatal(msg)
+		}
 	}
 }

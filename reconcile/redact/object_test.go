@@ -1,8 +1,7 @@
-package reconcile
+package redact
 
 import (
 	"encoding/base64"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,118 +49,72 @@ func redactAssertNoCanary(t *testing.T, obj *unstructured.Unstructured) {
 	assert.NotContains(t, string(b), base64.StdEncoding.EncodeToString([]byte(redactCanary)))
 }
 
-func TestRedactSecret(t *testing.T) {
+func TestSecret(t *testing.T) {
 	in := redactSecret(nil)
-	out := RedactSecret(in)
+	out := Secret(in)
 	redactAssertNoCanary(t, out)
-	assert.Equal(t, map[string]any{"password": RedactedMarker, "user": RedactedMarker}, out.Object["data"])
-	assert.Equal(t, map[string]any{"token": RedactedMarker}, out.Object["stringData"])
+	assert.Equal(t, map[string]any{"password": Marker, "user": Marker}, out.Object["data"])
+	assert.Equal(t, map[string]any{"token": Marker}, out.Object["stringData"])
 	assert.Equal(t, map[string]string{"team": "nlp"}, out.GetAnnotations(), "last-applied is dropped, others kept")
 	assert.Contains(t, in.Object["stringData"], "token", "the input is not modified")
 	assert.Equal(t, redactCanary, in.Object["stringData"].(map[string]any)["token"])
 }
 
-func TestRedactSecretOtherKinds(t *testing.T) {
+func TestSecretOtherKinds(t *testing.T) {
 	cm := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c"},
 		"data": map[string]any{"k": "visible"},
 	}}
-	assert.Equal(t, cm.Object, RedactSecret(cm).Object)
+	assert.Equal(t, cm.Object, Secret(cm).Object)
 	// A kind named Secret in another group is not a core Secret.
 	other := cm.DeepCopy()
 	other.SetAPIVersion("example.com/v1")
 	other.SetKind("Secret")
-	assert.Equal(t, other.Object, RedactSecret(other).Object)
-	assert.Nil(t, RedactSecret(nil))
+	assert.Equal(t, other.Object, Secret(other).Object)
+	assert.Nil(t, Secret(nil))
 }
 
-func TestRedactSecretMalformed(t *testing.T) {
+func TestSecretMalformed(t *testing.T) {
 	obj := redactSecret(nil)
 	obj.Object["data"] = "c2VjcmV0" // not a map
-	out := RedactSecret(obj)
-	assert.Equal(t, RedactedMarker, out.Object["data"])
+	out := Secret(obj)
+	assert.Equal(t, Marker, out.Object["data"])
 }
 
-func TestRedactPair(t *testing.T) {
+func TestPair(t *testing.T) {
 	live := redactSecret(nil)
 	delete(live.Object, "stringData") // the apiserver stores data only
 	desired := redactSecret(map[string]string{"added": "new-" + redactCanary})
 	desired.Object["data"].(map[string]any)["user"] = base64.StdEncoding.EncodeToString([]byte("root"))
 
-	l, d := RedactPair(live, desired)
+	l, d := Pair(live, desired)
 	redactAssertNoCanary(t, l)
 	redactAssertNoCanary(t, d)
-	assert.Equal(t, map[string]any{"password": RedactedMarker, "user": RedactedMarker}, l.Object["data"])
+	assert.Equal(t, map[string]any{"password": Marker, "user": Marker}, l.Object["data"])
 	assert.Equal(t, map[string]any{
-		"password": RedactedMarker,        // same value
-		"user":     RedactedChangedMarker, // changed
-		"added":    RedactedChangedMarker, // new key
+		"password": Marker,        // same value
+		"user":     ChangedMarker, // changed
+		"added":    ChangedMarker, // new key
 	}, d.Object["data"])
-	assert.Equal(t, map[string]any{"token": RedactedChangedMarker}, d.Object["stringData"], "token is not live")
+	assert.Equal(t, map[string]any{"token": ChangedMarker}, d.Object["stringData"], "token is not live")
 
 	t.Run("stringData counts as data", func(t *testing.T) {
 		live := redactSecret(nil)
 		delete(live.Object, "stringData")
 		live.Object["data"].(map[string]any)["token"] = base64.StdEncoding.EncodeToString([]byte(redactCanary))
 		desired := redactSecret(nil)
-		_, d := RedactPair(live, desired)
-		assert.Equal(t, map[string]any{"token": RedactedMarker}, d.Object["stringData"])
+		_, d := Pair(live, desired)
+		assert.Equal(t, map[string]any{"token": Marker}, d.Object["stringData"])
 	})
 	t.Run("created", func(t *testing.T) {
-		l, d := RedactPair(nil, redactSecret(nil))
+		l, d := Pair(nil, redactSecret(nil))
 		assert.Nil(t, l)
 		redactAssertNoCanary(t, d)
-		assert.NotContains(t, d.Object["data"], RedactedChangedMarker)
+		assert.NotContains(t, d.Object["data"], ChangedMarker)
 	})
 	t.Run("deleted", func(t *testing.T) {
-		l, d := RedactPair(redactSecret(nil), nil)
+		l, d := Pair(redactSecret(nil), nil)
 		assert.Nil(t, d)
 		redactAssertNoCanary(t, l)
 	})
-}
-
-func TestRedactor(t *testing.T) {
-	r, err := NewRedactor(DefaultRedactPatterns)
-	require.NoError(t, err)
-	r = r.WithValues(redactCanary, "")
-	tests := []struct {
-		in, want string
-	}{
-		{"nothing to hide here", "nothing to hide here"},
-		{"value " + redactCanary + " leaked", "value <redacted> leaked"},
-		{"Authorization: Bearer abc.def-ghi", "Authorization: Bearer <redacted>"},
-		{"clone https://bot:s3cr3t@github.com/org/repo", "clone https://bot:<redacted>@github.com/org/repo"},
-		{"password=hunter2 user=bob", "password=<redacted> user=bob"},
-		{`{"token": "xyz", "name": "n"}`, `{"token": "<redacted>", "name": "n"}`},
-		{"api_key: k-123", "api_key: <redacted>"},
-		{"using ghp_" + strings.Repeat("a", 36), "using <redacted>"},
-		{"aws AKIAABCDEFGHIJKLMNOP done", "aws <redacted> done"},
-		{"key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", "key:\n<redacted>\n"},
-		{"twice " + redactCanary + redactCanary, "twice <redacted><redacted>"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			assert.Equal(t, tt.want, r.Redact(tt.in))
-		})
-	}
-}
-
-func TestRedactorGroups(t *testing.T) {
-	r, err := NewRedactor([]string{`(a)-(b)`, `x(y)?z`})
-	require.NoError(t, err)
-	assert.Equal(t, "<redacted>-<redacted> <redacted>-<redacted>", r.Redact("a-b a-b"))
-	assert.Equal(t, "xz x<redacted>z", r.Redact("xz xyz"), "a group that does not take part is left alone")
-}
-
-func TestNewRedactorBadPattern(t *testing.T) {
-	_, err := NewRedactor([]string{"("})
-	require.Error(t, err)
-	assert.True(t, strings.HasPrefix(err.Error(), `redact pattern "("`), err.Error())
-}
-
-func TestRedactorWithValuesKeepsOriginal(t *testing.T) {
-	r, err := NewRedactor(nil)
-	require.NoError(t, err)
-	_ = r.WithValues(redactCanary)
-	assert.Equal(t, redactCanary, r.Redact(redactCanary))
 }

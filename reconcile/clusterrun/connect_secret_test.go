@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 import (
 	"context"
@@ -17,12 +17,14 @@ import (
 	"trellis.dev/trellis/schema"
 )
 
-// TestServeKubeconfigSecret: a Cluster with spec.kubeconfigSecret is
+// TestPoolKubeconfigSecret: a Cluster with spec.kubeconfigSecret is
 // reached through the kubeconfig its Secret holds, read from the home
 // cluster; a missing Secret, key or context, or a Secret that holds no
 // kubeconfig, is a clear error that shows nothing of the Secret's data.
-func TestServeKubeconfigSecret(t *testing.T) {
-	cp := needControlPlane(t)
+func TestPoolKubeconfigSecret(t *testing.T) {
+	if cp == nil {
+		t.Skip("needs the control plane")
+	}
 	ns := cp.Namespace(t)
 	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
 	require.NoError(t, err)
@@ -43,7 +45,7 @@ func TestServeKubeconfigSecret(t *testing.T) {
 	}
 
 	// The home cluster is --kubeconfig's current context.
-	client, err := newConnector(cp.KubeconfigPath()).connect(context.Background(), cluster("remote", "config", ""))
+	client, err := NewPool(cp.KubeconfigPath()).Connect(context.Background(), cluster("remote", "config", ""))
 	require.NoError(t, err)
 	cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": "reached", "namespace": ns}, "data": map[string]any{"k": "v"}}}
@@ -63,7 +65,7 @@ func TestServeKubeconfigSecret(t *testing.T) {
 		{"not a kubeconfig", cluster("garbage", "", ""), "cluster remote: kubeconfig Secret " + ns + "/garbage, key \"kubeconfig\": not a kubeconfig"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newConnector(cp.KubeconfigPath()).connect(context.Background(), tc.cluster)
+			_, err := NewPool(cp.KubeconfigPath()).Connect(context.Background(), tc.cluster)
 			require.Error(t, err)
 			assert.Equal(t, tc.want, err.Error())
 			assert.NotContains(t, err.Error(), junk)

@@ -1,8 +1,7 @@
-package reconcile
+package mlkind
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -150,43 +149,73 @@ func cronWorkflowHealth(obj *unstructured.Unstructured) (Status, string) {
 // jobs, TrainJobs. Anything else, Running included, is in progress.
 func conditionsHealth(success, failure string) func(*unstructured.Unstructured) (Status, string) {
 	return func(obj *unstructured.Unstructured) (Status, string) {
-		conds := conditionsOf(obj)
-		if c, ok := conds[failure]; ok && c.status == "True" {
+		c, ok := runCondition(conditionsOf(obj), success, failure)
+		switch {
+		case !ok:
+			return StatusInProgress, "not started"
+		case c.typ == failure:
 			return StatusFailed, c.describe()
-		}
-		if c, ok := conds[success]; ok && c.status == "True" {
+		case c.typ == success:
 			return StatusCurrent, c.describe()
+		default:
+			return StatusInProgress, c.describe()
 		}
-		for _, t := range []string{"Running", "Restarting", "Suspended", "Created"} {
-			if c, ok := conds[t]; ok && c.status == "True" {
-				return StatusInProgress, c.describe()
-			}
-		}
-		return StatusInProgress, "not started"
 	}
 }
 
-// isvcFailureReason matches the reasons of a False Ready condition, and
-// the model transition states, that waiting will not fix.
-var isvcFailureReason = regexp.MustCompile(`(?i)fail|invalid|error|unhealthy|notrecognized|nosupporting|blocked`)
+// runCondition is the True condition a run is judged by: its failure,
+// else its success, else the first of Running, Restarting, Suspended and
+// Created. Katib (Experiment.MarkExperimentStatusSucceeded/Failed) and the
+// Kubeflow training operators set Running False when a run ends, and a
+// restart removes Succeeded and Failed, so at most one of these is True in
+// practice; the order decides when a status says otherwise.
+func runCondition(conds map[string]condition, success, failure string) (condition, bool) {
+	for _, t := range []string{failure, success, "Running", "Restarting", "Suspended", "Created"} {
+		if c, ok := conds[t]; ok && c.status == "True" {
+			return c, true
+		}
+	}
+	return condition{}, false
+}
 
-// inferenceServiceHealth judges a KServe InferenceService by its Ready
-// condition, once KServe has observed its latest generation.
+// KServe's marks of an InferenceService that will not become ready without
+// a change of its spec (kserve pkg/apis/serving/v1beta1,
+// inference_service_status.go): the model transition states a failed load
+// or an invalid spec leave (UpdateModelRevisionStates(FailedToLoad),
+// UpdateModelTransitionStatus(InvalidSpec)), and the reasons of a False
+// Ready condition that say the latest revision or deployment gave up
+// (Knative's RevisionFailed, a Deployment's ProgressDeadlineExceeded). Any
+// other False Ready (RevisionMissing, a rollout in progress) is waited on.
+var (
+	isvcFailedTransitions = map[string]bool{"BlockedByFailedLoad": true, "InvalidSpec": true}
+	isvcFailedReadyReason = map[string]bool{"RevisionFailed": true, "ProgressDeadlineExceeded": true}
+)
+
+// inferenceServiceHealth judges a KServe InferenceService by its model
+// transition status and its Ready condition, once KServe has observed its
+// latest generation.
 func inferenceServiceHealth(obj *unstructured.Unstructured) (Status, string) {
 	if gen, ok := observedGenerationLag(obj); ok {
 		return StatusInProgress, gen
 	}
 	transition, _, _ := unstructured.NestedString(obj.Object, "status", "modelStatus", "transitionStatus")
-	if transition != "" && isvcFailureReason.MatchString(transition) {
-		return StatusFailed, "model " + transition
+	if isvcFailedTransitions[transition] {
+		msg := "model " + transition
+		failure, _, _ := unstructured.NestedMap(obj.Object, "status", "modelStatus", "lastFailureInfo")
+		for _, k := range []string{"reason", "message"} {
+			if v := str(failure, k); v != "" {
+				msg += ": " + v
+			}
+		}
+		return StatusFailed, msg
 	}
 	ready, ok := conditionsOf(obj)["Ready"]
 	switch {
 	case !ok:
-		return StatusInProgress, "not ready yet"
+		return StatusInProgress, "no Ready condition yet"
 	case ready.status == "True":
 		return StatusCurrent, ready.describe()
-	case ready.status == "False" && isvcFailureReason.MatchString(ready.reason):
+	case ready.status == "False" && isvcFailedReadyReason[ready.reason]:
 		return StatusFailed, ready.describe()
 	default:
 		return StatusInProgress, ready.describe()

@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 
 // homeConfig reaches the cluster whose Secrets name other clusters'
 // kubeconfigs.
-func (c *connector) homeConfig() (*rest.Config, error) {
+func (c *Pool) homeConfig() (*rest.Config, error) {
 	if c.kubeconfig == "" {
 		if cfg, err := rest.InClusterConfig(); err == nil {
 			return cfg, nil
@@ -35,7 +35,7 @@ func (c *connector) homeConfig() (*rest.Config, error) {
 
 // secretConfig reads the kubeconfig of cluster from its Secret. Errors
 // name the Secret and the key, never what the Secret holds.
-func (c *connector) secretConfig(ctx context.Context, cluster render.Cluster) (*rest.Config, error) {
+func (c *Pool) secretConfig(ctx context.Context, cluster render.Cluster) (*rest.Config, error) {
 	ref := cluster.Spec.KubeconfigSecret
 	key := ref.Key
 	if key == "" {
@@ -46,12 +46,12 @@ func (c *connector) secretConfig(ctx context.Context, cluster render.Cluster) (*
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: the home cluster: %w", cluster.Name, where, err)
 	}
-	home.Timeout = requestTimeout
+	home.Timeout = RequestTimeout
 	kube, err := kubernetes.NewForConfig(home)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: %w", cluster.Name, where, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
 	secret, err := kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if err != nil {

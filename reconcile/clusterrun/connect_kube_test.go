@@ -1,4 +1,4 @@
-package main
+package clusterrun
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"trellis.dev/trellis/render"
@@ -72,17 +73,17 @@ users:
 - name: u
   user: {token: t}
 `), 0o600))
-	cfg, err := restConfigFor(path, "", render.Cluster{Name: "b"})
+	cfg, err := restConfig(path, "", render.Cluster{Name: "b"})
 	require.NoError(t, err)
 	assert.Equal(t, "https://127.0.0.1:2222", cfg.Host)
-	_, err = restConfigFor(path, "", render.Cluster{Name: "dev"})
+	_, err = restConfig(path, "", render.Cluster{Name: "dev"})
 	require.EqualError(t, err, `cluster dev: kube context "dev" (from the cluster's name, as it declares no spec.context) is not in the kubeconfig (searched kubeconfig `+
 		path+` (--kubeconfig)); pass --context, or add the context to the kubeconfig`, "never the current context")
-	cfg, err = restConfigFor(path, "a", render.Cluster{Name: "dev"})
+	cfg, err = restConfig(path, "a", render.Cluster{Name: "dev"})
 	require.NoError(t, err)
 	assert.Equal(t, "https://127.0.0.1:1111", cfg.Host, "--context")
 
-	_, err = restConfigFor(filepath.Join(t.TempDir(), "missing"), "", render.Cluster{Name: "dev"})
+	_, err = restConfig(filepath.Join(t.TempDir(), "missing"), "", render.Cluster{Name: "dev"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cluster dev: kubeconfig: ")
 }
@@ -95,17 +96,13 @@ func TestRestConfigForSearchesKUBECONFIG(t *testing.T) {
 	require.NoError(t, os.WriteFile(one, []byte("apiVersion: v1\nkind: Config\ncurrent-context: staging\ncontexts:\n- name: staging\n  context: {cluster: s}\nclusters:\n- name: s\n  cluster: {server: \"https://127.0.0.1:1\"}\n"), 0o600))
 	t.Setenv("KUBECONFIG", one+string(os.PathListSeparator)+two)
 	cluster := render.Cluster{Name: "prod", Spec: schema.ClusterSpec{Context: "ml-prod", KubeconfigSecret: &schema.SecretKeyRef{Name: "k"}}}
-	_, err := restConfigFor("", "", cluster)
+	_, err := restConfig("", "", cluster)
 	require.EqualError(t, err, `cluster prod: kube context "ml-prod" (from spec.context) is not in the kubeconfig (searched kubeconfigs `+
 		one+", "+two+` ($KUBECONFIG)); its kubeconfigSecret is read by trellis serve only: pass --context`)
 }
 
-// TestOneClusterForContext refuses --context for several clusters.
-func TestOneClusterForContext(t *testing.T) {
-	two := []render.Cluster{{Name: "prod"}, {Name: "staging"}}
-	require.NoError(t, oneClusterForContext("", two))
-	require.NoError(t, oneClusterForContext("x", two[:1]))
-	err := oneClusterForContext("x", two)
-	require.EqualError(t, err, "--context names one cluster's context, and 2 clusters are selected (prod, staging): add --cluster NAME")
-	assert.True(t, isUsageError(err))
+// restConfig is KubeConfig's REST config alone.
+func restConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, error) {
+	cfg, _, err := KubeConfig(kubeconfig, contextName, cluster)
+	return cfg, err
 }

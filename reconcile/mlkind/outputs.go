@@ -1,4 +1,4 @@
-package reconcile
+package mlkind
 
 import (
 	"sort"
@@ -14,13 +14,16 @@ import (
 const (
 	OutputParameter = "parameter"
 	OutputArtifact  = "artifact"
+	OutputMetric    = "metric"
 )
 
-// RunOutput is one output of a step of a Workflow run, as Argo reports it
-// in status.nodes: a parameter's value or an artifact's URI.
-type RunOutput struct {
+// Output is one output of a run: a parameter's value or an artifact's URI
+// of a step of a Workflow run, as Argo reports it in status.nodes, or a
+// parameter or metric of a Katib Experiment's optimal trial.
+type Output struct {
 	// Step is the pipeline step: the node's template name without the
-	// "step-" prefix trellis gives it, else the node's display name.
+	// "step-" prefix trellis gives it, else the node's display name; for
+	// an optimal trial, the trial's name.
 	Step  string `json:"step,omitempty"`
 	Kind  string `json:"kind"`
 	Name  string `json:"name"`
@@ -33,10 +36,10 @@ type RunOutput struct {
 // its bucket taken from the Workflow's artifact repository when the
 // artifact names none; an artifact whose location Argo has not reported is
 // left out.
-func WorkflowOutputs(wf *unstructured.Unstructured) []RunOutput {
+func WorkflowOutputs(wf *unstructured.Unstructured) []Output {
 	nodes, _, _ := unstructured.NestedMap(wf.Object, "status", "nodes")
 	repo, _, _ := unstructured.NestedMap(wf.Object, "status", "artifactRepositoryRef", "artifactRepository")
-	var out []RunOutput
+	var out []Output
 	for _, n := range nodes {
 		node, ok := n.(map[string]any)
 		if !ok || str(node, "type") != "Pod" {
@@ -46,14 +49,14 @@ func WorkflowOutputs(wf *unstructured.Unstructured) []RunOutput {
 		params, _, _ := unstructured.NestedSlice(node, "outputs", "parameters")
 		for _, p := range params {
 			if pm, ok := p.(map[string]any); ok {
-				out = append(out, RunOutput{Step: step, Kind: OutputParameter, Name: str(pm, "name"), Value: str(pm, "value")})
+				out = append(out, Output{Step: step, Kind: OutputParameter, Name: str(pm, "name"), Value: str(pm, "value")})
 			}
 		}
 		arts, _, _ := unstructured.NestedSlice(node, "outputs", "artifacts")
 		for _, a := range arts {
 			if am, ok := a.(map[string]any); ok {
 				if uri := ArtifactURI(am, repo); uri != "" {
-					out = append(out, RunOutput{Step: step, Kind: OutputArtifact, Name: str(am, "name"), Value: uri})
+					out = append(out, Output{Step: step, Kind: OutputArtifact, Name: str(am, "name"), Value: uri})
 				}
 			}
 		}
