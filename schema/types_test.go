@@ -34,6 +34,11 @@ func TestTypesMirrorSchema(t *testing.T) {
 				p := s.Value.LookupPath(cue.ParsePath("#SearchParameter")).FillPath(cue.ParsePath("type"), typ)
 				collectCUE(p, "spec.parameters[]", cueFields)
 			}
+			// A metrics collector's fields depend on its kind.
+			for _, k := range []string{"File", "Prometheus"} {
+				c := s.Value.LookupPath(cue.ParsePath("#MetricsCollector")).FillPath(cue.ParsePath("kind"), k)
+				collectCUE(c, "spec.objective.collector", cueFields)
+			}
 		}
 		goFields := map[string]bool{}
 		collectGo(goType.Field(1).Type, "spec", goFields) // Spec
