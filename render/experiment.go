@@ -16,6 +16,8 @@ const (
 	pytorchAPIVersion  = "kubeflow.org/v1"
 	trialKindJob       = "Job"
 	trialKindPyTorch   = "PyTorchJob"
+	trialKindTF        = "TFJob"
+	tfContainer        = "tensorflow" // the training operator requires this name
 	trialContainer     = "training-container"
 	pytorchContainer   = "pytorch" // the training operator requires this name
 	metricsCollector   = "StdOut"
@@ -27,6 +29,9 @@ const (
 	// pytorchJobRoleLabel marks a PyTorchJob's master pod, whose metrics
 	// Katib collects.
 	pytorchJobRoleLabel = "training.kubeflow.org/job-role"
+	// tfReplicaTypeLabel marks a TFJob's pods with their replica type;
+	// a TFJob trial's metrics are collected from its workers.
+	tfReplicaTypeLabel = "training.kubeflow.org/replica-type"
 )
 
 // renderExperiment renders an Experiment to a Katib Experiment named after
@@ -65,7 +70,12 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schem
 	for i, p := range e.Parameters {
 		params[i] = searchParameter(p)
 	}
-	return map[string]any{
+	strategies := make([]any, 0, len(e.Objective.Strategies))
+	for _, name := range sortedKeys(e.Objective.Strategies) {
+		strategies = append(strategies, map[string]any{"name": name, "value": e.Objective.Strategies[name]})
+	}
+	setIf(objective, "metricStrategies", strategies)
+	spec := map[string]any{
 		"objective":            objective,
 		"algorithm":            algorithm,
 		"parallelTrialCount":   int64(e.Budget.ParallelTrials),
@@ -75,6 +85,17 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schem
 		"metricsCollectorSpec": metricsCollectorSpec(e.Objective),
 		"trialTemplate":        trialTemplate(c, e, defaults),
 	}
+	if es := e.EarlyStopping; es != nil {
+		early := map[string]any{"algorithmName": es.Algorithm}
+		settings := make([]any, 0, len(es.Settings))
+		for _, k := range sortedKeys(es.Settings) {
+			settings = append(settings, map[string]any{"name": k, "value": es.Settings[k]})
+		}
+		setIf(early, "algorithmSettings", settings)
+		spec["earlyStopping"] = early
+	}
+	setIf(spec, "resumePolicy", e.ResumePolicy)
+	return spec
 }
 
 // searchParameter returns a Katib parameter: a range for double and int,
@@ -86,6 +107,7 @@ func searchParameter(p schema.SearchParameter) map[string]any {
 			space[key] = n.String()
 		}
 	}
+	setIf(space, "distribution", p.Distribution)
 	if len(p.Values) > 0 {
 		list := make([]any, len(p.Values))
 		for i, v := range p.Values {
@@ -120,7 +142,18 @@ func rawText(raw json.RawMessage) string {
 func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
 	t := trialSubstitution(e)
 	tt := map[string]any{"trialParameters": t.params}
-	if e.Trial.Kind == trialKindPyTorch {
+	if e.Trial.Retain {
+		tt["retain"] = true
+	}
+	switch e.Trial.Kind {
+	case trialKindTF:
+		tt["primaryContainerName"] = tfContainer
+		tt["trialSpec"] = tfTrial(c, e.Trial, t.subst, defaults)
+		tt["successCondition"] = kubeflowSuccessCondition
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{tfReplicaTypeLabel: "worker"}
+		return tt
+	case trialKindPyTorch:
 		tt["primaryContainerName"] = pytorchContainer
 		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst, defaults)
 		tt["successCondition"] = kubeflowSuccessCondition
@@ -194,9 +227,12 @@ func trialPodSpec(c *schema.Cluster, t schema.Trial, container string, subst fun
 	ctr := map[string]any{"name": container, "image": subst(t.Image)}
 	setIf(ctr, "command", anyList(t.Command, subst))
 	setIf(ctr, "args", anyList(t.Args, subst))
-	setIf(ctr, "env", envList(t.Env, subst))
+	setIf(ctr, "env", containerEnv(t.Env, t.EnvRefs, subst))
 	setIf(ctr, "resources", containerResources(t.Resources, defaults))
+	volumes, mounts := podVolumes(t.Volumes)
+	setIf(ctr, "volumeMounts", mounts)
 	spec := map[string]any{"containers": []any{ctr}}
+	setIf(spec, "volumes", volumes)
 	setNodePool(spec, c, t.NodePool)
 	return spec
 }
@@ -233,16 +269,43 @@ func pytorchTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, 
 	}
 }
 
-// metricsCollectorSpec collects metrics from the trial's standard output,
+// tfTrial returns a trial as a TFJob of workers.
+func tfTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	worker := map[string]any{
+		"replicas":      int64(t.Workers),
+		"restartPolicy": "OnFailure",
+		"template":      map[string]any{"spec": trialPodSpec(c, t, tfContainer, subst, defaults)},
+	}
+	return map[string]any{
+		"apiVersion": pytorchAPIVersion,
+		"kind":       trialKindTF,
+		"spec":       map[string]any{"tfReplicaSpecs": map[string]any{"Worker": worker}},
+	}
+}
+
+// metricsCollectorSpec says where Katib finds the metrics: the trial's
+// standard output unless the objective's collector says otherwise, read
 // with the objective's metric formats when it sets any.
 func metricsCollectorSpec(o schema.Objective) map[string]any {
-	spec := map[string]any{"collector": map[string]any{"kind": metricsCollector}}
-	if len(o.MetricsFormat) > 0 {
-		formats := make([]any, len(o.MetricsFormat))
-		for i, f := range o.MetricsFormat {
-			formats[i] = f
-		}
-		spec["source"] = map[string]any{"filter": map[string]any{"metricsFormat": formats}}
+	mc := schema.MetricsCollector{Kind: metricsCollector}
+	if o.Collector != nil {
+		mc = *o.Collector
 	}
+	spec := map[string]any{"collector": map[string]any{"kind": mc.Kind}}
+	source := map[string]any{}
+	if len(o.MetricsFormat) > 0 {
+		source["filter"] = map[string]any{"metricsFormat": anyList(o.MetricsFormat, nil)}
+	}
+	switch mc.Kind {
+	case "File":
+		fs := map[string]any{"path": mc.Path, "kind": "File"}
+		setIf(fs, "format", mc.Format)
+		source["fileSystemPath"] = fs
+	case "TensorFlowEvent":
+		source["fileSystemPath"] = map[string]any{"path": mc.Path, "kind": "Directory"}
+	case "Prometheus":
+		source["httpGet"] = map[string]any{"port": int64(mc.Port), "path": mc.Path}
+	}
+	setIf(spec, "source", source)
 	return spec
 }

@@ -35,10 +35,25 @@ func (c refCheck) nodePool(path, pool string) {
 }
 
 func (c refCheck) pipeline(p *schema.Pipeline) {
+	volumes := c.pipelineVolumes(&p.Spec)
+	c.stepGroup("spec.steps", p.Spec.Steps, volumes)
+	c.stepGroup("spec.onExit", p.Spec.OnExit, volumes)
+	for i, s := range p.Spec.OnExit {
+		for _, main := range p.Spec.Steps {
+			if main.Name == s.Name {
+				c.errorf(fmt.Sprintf("spec.onExit[%d].name", i), "step %q is also a step of the pipeline: name it otherwise", s.Name)
+			}
+		}
+	}
+}
+
+// stepGroup checks the steps of one DAG: the pipeline's steps or its
+// exit handler's.
+func (c refCheck) stepGroup(path string, group []schema.Step, volumes map[string]bool) {
 	steps := map[string]*schema.Step{}
-	for i := range p.Spec.Steps {
-		s := &p.Spec.Steps[i]
-		at := fmt.Sprintf("spec.steps[%d]", i)
+	for i := range group {
+		s := &group[i]
+		at := fmt.Sprintf("%s[%d]", path, i)
 		if _, dup := steps[s.Name]; dup {
 			c.errorf(at+".name", "duplicate step %q", s.Name)
 		}
@@ -46,9 +61,10 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		c.nodePool(at+".nodePool", s.NodePool)
 		c.fits(at+".resources", requests(s.Resources), 1, "")
 		c.limits(at+".resources", s.Resources)
+		c.stepFields(at, *s, volumes)
 	}
-	for i, s := range p.Spec.Steps {
-		at := fmt.Sprintf("spec.steps[%d]", i)
+	for i, s := range group {
+		at := fmt.Sprintf("%s[%d]", path, i)
 		for j, dep := range s.DependsOn {
 			if _, ok := steps[dep]; !ok {
 				c.errorf(fmt.Sprintf("%s.dependsOn[%d]", at, j), "unknown step %q", dep)
@@ -57,9 +73,10 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		for j, in := range s.Inputs {
 			c.input(fmt.Sprintf("%s.inputs[%d].from", at, j), s, in, steps)
 		}
+		c.stepFlow(at, s, steps)
 	}
-	if cycle := findCycle(p.Spec.Steps); cycle != "" {
-		c.errorf("spec.steps", "dependsOn forms a cycle: %s", cycle)
+	if cycle := findCycle(group); cycle != "" {
+		c.errorf(path, "dependsOn forms a cycle: %s", cycle)
 	}
 }
 
@@ -75,12 +92,15 @@ func (c refCheck) input(at string, s schema.Step, in schema.InputArtifact, steps
 		c.errorf(at, "step %q has no output artifact %q", stepName, art)
 		return
 	}
-	for _, dep := range s.DependsOn {
-		if dep == stepName {
-			return
+	if s.Depends != "" {
+		if !slices.Contains(dependencies(s), stepName) {
+			c.errorf(at, "step %q must name %q in depends to use its artifact", s.Name, stepName)
 		}
+		return
 	}
-	c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+	if !slices.Contains(s.DependsOn, stepName) {
+		c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+	}
 }
 
 func hasArtifact(s *schema.Step, name string) bool {
@@ -96,7 +116,7 @@ func hasArtifact(s *schema.Step, name string) bool {
 func findCycle(steps []schema.Step) string {
 	deps := map[string][]string{}
 	for _, s := range steps {
-		deps[s.Name] = s.DependsOn
+		deps[s.Name] = dependencies(s)
 	}
 	const (
 		unseen = iota
@@ -147,12 +167,18 @@ func (c refCheck) experiment(e *schema.Experiment) {
 	c.nodePool("spec.trial.nodePool", t.NodePool)
 	pods := 1
 	what := fmt.Sprintf("%d parallel trials", e.Spec.Budget.ParallelTrials)
-	if t.Kind == "PyTorchJob" {
+	switch t.Kind {
+	case trialKindPyTorch:
 		pods = t.Workers + 1
+	case trialKindTF:
+		pods = t.Workers
+	}
+	if pods != 1 {
 		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)
 	}
 	c.fits("spec.trial.resources", requests(t.Resources), int64(e.Spec.Budget.ParallelTrials*pods), what)
 	c.limits("spec.trial.resources", t.Resources)
+	c.trialFields(t)
 	c.trialPlaceholders(e)
 }
 
@@ -220,6 +246,9 @@ func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 	}
 	c.fits("spec.resources", requests(e.Spec.Resources), int64(replicas), fmt.Sprintf("%d replicas", replicas))
 	c.limits("spec.resources", e.Spec.Resources)
+	if !c.endpointFields(&e.Spec) {
+		return
+	}
 	m := e.Spec.Model
 	switch {
 	case m.StorageURI == "" && m.FromPipeline == nil:
