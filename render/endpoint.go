@@ -78,6 +78,7 @@ func predictorModel(e *schema.EndpointSpec, defaults *schema.Resources) map[stri
 	setIf(format, "version", e.Model.Version)
 	model := map[string]any{"modelFormat": format}
 	setIf(model, "runtime", e.Model.Runtime)
+	setIf(model, "runtimeVersion", e.Model.RuntimeVersion)
 	setIf(model, "storageUri", e.Model.StorageURI)
 	setIf(model, "protocolVersion", e.Model.ProtocolVersion)
 	setIf(model, "args", anyList(e.Model.Args, nil))

@@ -299,7 +299,9 @@ func stepOutputs(o schema.StepOutputs) map[string]any {
 	}
 	params := make([]any, len(o.Parameters))
 	for i, p := range o.Parameters {
-		params[i] = map[string]any{"name": p.Name, "valueFrom": map[string]any{"path": p.Path}}
+		from := map[string]any{"path": p.Path}
+		setIf(from, "default", p.Default)
+		params[i] = map[string]any{"name": p.Name, "valueFrom": from}
 	}
 	out := map[string]any{}
 	setIf(out, "artifacts", artifacts)

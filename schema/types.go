@@ -347,8 +347,15 @@ type InputArtifact struct {
 
 // StepOutputs mirrors #StepOutputs.
 type StepOutputs struct {
-	Artifacts  []NamedPath `json:"artifacts"`
-	Parameters []NamedPath `json:"parameters"`
+	Artifacts  []NamedPath       `json:"artifacts"`
+	Parameters []OutputParameter `json:"parameters"`
+}
+
+// OutputParameter mirrors #StepOutputs.parameters.
+type OutputParameter struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Default string `json:"default,omitempty"`
 }
 
 // NamedPath is a named file in a container.
@@ -478,6 +485,7 @@ type Model struct {
 	Format          string            `json:"format"`
 	Version         string            `json:"version,omitempty"`
 	Runtime         string            `json:"runtime,omitempty"`
+	RuntimeVersion  string            `json:"runtimeVersion,omitempty"`
 	StorageURI      string            `json:"storageUri,omitempty"`
 	ProtocolVersion string            `json:"protocolVersion,omitempty"`
 	Args            []string          `json:"args,omitempty"`
