@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -140,6 +141,22 @@ func rawText(raw json.RawMessage) string {
 // not use (pkg/webhook/v1beta1/experiment/validator/validator.go); validate
 // refuses a search parameter the trial does not use, so both hold.
 func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
+	tt := trialTemplateOf(c, e, defaults)
+	meta := map[string]any{}
+	if len(e.Trial.Labels) > 0 {
+		meta["labels"] = stringMap(e.Trial.Labels)
+	}
+	if len(e.Trial.Annotations) > 0 {
+		meta["annotations"] = stringMap(e.Trial.Annotations)
+	}
+	if len(meta) > 0 {
+		tt["trialSpec"].(map[string]any)["metadata"] = meta
+	}
+	return tt
+}
+
+// trialTemplateOf returns the trial template by the trial's kind.
+func trialTemplateOf(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
 	t := trialSubstitution(e)
 	tt := map[string]any{"trialParameters": t.params}
 	if e.Trial.Retain {
@@ -168,8 +185,8 @@ func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema
 
 // trialMetaKeys are the trial metadata Katib fills in for ${trialSpec.KEY}
 // in a trial template (katib v0.19.0 pkg/controller.v1beta1/consts/const.go,
-// TrialTemplateMetaKeyOf*). Labels and Annotations are left out: they read
-// the trial template's own metadata, which a declaration cannot set.
+// TrialTemplateMetaKeyOf*). Labels[KEY] and Annotations[KEY] read the
+// trial's labels and annotations (see trialMetaMapRefs).
 var trialMetaKeys = []string{"Name", "Namespace", "Kind", "APIVersion"}
 
 // trialMetaPrefix is the prefix of trial metadata references, and of the
@@ -202,7 +219,31 @@ func trialSubstitution(e *schema.ExperimentSpec) substitution {
 	for _, key := range trialMetaKeys {
 		use(trialMetaPrefix+key, "${"+trialMetaPrefix+key+"}")
 	}
+	for _, ref := range trialMetaMapRefs(e.Trial) {
+		// Katib's trial parameter names are plain: Labels[k] becomes Labels.k.
+		name := strings.TrimSuffix(strings.Replace(ref, "[", ".", 1), "]")
+		pairs = append(pairs, "${"+ref+"}", "${trialParameters."+name+"}")
+		params = append(params, map[string]any{"name": name, "reference": "${" + ref + "}"})
+	}
 	return substitution{subst: strings.NewReplacer(pairs...).Replace, params: params}
+}
+
+// trialMetaMapPattern matches a reference to a label or annotation of the
+// trial's job: trialSpec.Labels[KEY] or trialSpec.Annotations[KEY].
+var trialMetaMapPattern = regexp.MustCompile(`^trialSpec\.(Labels|Annotations)\[[^\]]+\]$`)
+
+// trialMetaMapRefs returns the label and annotation references the trial's
+// texts use, without ${ }, sorted.
+func trialMetaMapRefs(t schema.Trial) []string {
+	seen := map[string]bool{}
+	for _, text := range trialTexts(t) {
+		for _, m := range placeholderPattern.FindAllStringSubmatch(text, -1) {
+			if trialMetaMapPattern.MatchString(m[1]) {
+				seen[m[1]] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
 }
 
 // trialUses returns whether the trial uses ${name} anywhere it is replaced.

@@ -218,8 +218,9 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 			case strings.HasPrefix(ref, "trialParameters."):
 				c.errorf(path, "write ${%s}, not %s: trellis writes Katib's trialParameters itself",
 					strings.TrimPrefix(ref, "trialParameters."), m[0])
-			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)):
-				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}",
+			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)) &&
+				!trialMetaMapPattern.MatchString(ref):
+				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}, ${trialSpec.Labels[KEY]} or ${trialSpec.Annotations[KEY]}",
 					m[0], strings.Join(trialMetaKeys, "}, ${trialSpec."))
 			}
 		}

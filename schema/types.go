@@ -434,17 +434,19 @@ type SearchParameter struct {
 
 // Trial mirrors #Trial.
 type Trial struct {
-	Kind      string             `json:"kind"`
-	Image     string             `json:"image"`
-	Command   []string           `json:"command"`
-	Args      []string           `json:"args,omitempty"`
-	Env       map[string]string  `json:"env,omitempty"`
-	EnvRefs   map[string]EnvRef  `json:"envRefs,omitempty"`
-	Volumes   []Volume           `json:"volumes"`
-	Retain    bool               `json:"retain,omitempty"`
-	Resources *WorkloadResources `json:"resources,omitempty"`
-	NodePool  string             `json:"nodePool,omitempty"`
-	Workers   int                `json:"workers"`
+	Kind        string             `json:"kind"`
+	Image       string             `json:"image"`
+	Command     []string           `json:"command"`
+	Args        []string           `json:"args,omitempty"`
+	Env         map[string]string  `json:"env,omitempty"`
+	EnvRefs     map[string]EnvRef  `json:"envRefs,omitempty"`
+	Volumes     []Volume           `json:"volumes"`
+	Retain      bool               `json:"retain,omitempty"`
+	Labels      map[string]string  `json:"labels,omitempty"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Resources   *WorkloadResources `json:"resources,omitempty"`
+	NodePool    string             `json:"nodePool,omitempty"`
+	Workers     int                `json:"workers"`
 }
 
 // Endpoint mirrors #Endpoint.
