@@ -18,6 +18,9 @@ const (
 	trialKindJob       = "Job"
 	trialKindPyTorch   = "PyTorchJob"
 	trialKindTF        = "TFJob"
+	trialKindTrainJob  = "TrainJob"
+	trainerAPIVersion  = "trainer.kubeflow.org/v1alpha1"
+	trainJobContainer  = "node"       // the container of a TrainJob's node pods
 	tfContainer        = "tensorflow" // the training operator requires this name
 	trialContainer     = "training-container"
 	pytorchContainer   = "pytorch" // the training operator requires this name
@@ -170,6 +173,18 @@ func trialTemplateOf(c *schema.Cluster, e *schema.ExperimentSpec, defaults *sche
 		tt["failureCondition"] = kubeflowFailureCondition
 		tt["primaryPodLabels"] = map[string]any{tfReplicaTypeLabel: "worker"}
 		return tt
+	case trialKindTrainJob:
+		// Katib's defaults for a TrainJob (katib v0.19.0
+		// pkg/apis/controller/experiments/v1beta1/constants.go), written out.
+		tt["primaryContainerName"] = trainJobContainer
+		tt["trialSpec"] = trainJobTrial(e.Trial, t.subst, defaults)
+		tt["successCondition"] = `status.conditions.#(type=="Complete")#|#(status=="True")#`
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{
+			"jobset.sigs.k8s.io/replicatedjob-name":    "node",
+			"batch.kubernetes.io/job-completion-index": "0",
+		}
+		return tt
 	case trialKindPyTorch:
 		tt["primaryContainerName"] = pytorchContainer
 		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst, defaults)
@@ -321,6 +336,25 @@ func tfTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defau
 		"apiVersion": pytorchAPIVersion,
 		"kind":       trialKindTF,
 		"spec":       map[string]any{"tfReplicaSpecs": map[string]any{"Worker": worker}},
+	}
+}
+
+// trainJobTrial returns a trial as a Kubeflow Trainer TrainJob of the
+// trial's runtime, with workers nodes. A TrainJob sets no pod spec of its
+// own: node pools and volumes are the runtime's.
+func trainJobTrial(t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	trainer := map[string]any{"numNodes": int64(t.Workers), "image": subst(t.Image)}
+	setIf(trainer, "command", anyList(t.Command, subst))
+	setIf(trainer, "args", anyList(t.Args, subst))
+	setIf(trainer, "env", containerEnv(t.Env, t.EnvRefs, subst))
+	setIf(trainer, "resourcesPerNode", containerResources(t.Resources, defaults))
+	return map[string]any{
+		"apiVersion": trainerAPIVersion,
+		"kind":       trialKindTrainJob,
+		"spec": map[string]any{
+			"runtimeRef": map[string]any{"name": t.Runtime},
+			"trainer":    trainer,
+		},
 	}
 }
 

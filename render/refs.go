@@ -170,7 +170,7 @@ func (c refCheck) experiment(e *schema.Experiment) {
 	switch t.Kind {
 	case trialKindPyTorch:
 		pods = t.Workers + 1
-	case trialKindTF:
+	case trialKindTF, trialKindTrainJob:
 		pods = t.Workers
 	}
 	if pods != 1 {

@@ -176,6 +176,9 @@ func (c refCheck) stepFields(at string, s schema.Step, volumes map[string]bool) 
 // trialFields checks a trial's env references and volumes.
 func (c refCheck) trialFields(t schema.Trial) {
 	c.envRefs("spec.trial.envRefs", t.EnvRefs, t.Env)
+	if t.Kind == trialKindTrainJob && (t.NodePool != "" || len(t.Volumes) > 0) {
+		c.errorf("spec.trial", "a TrainJob's pods are its runtime's: set nodePool and volumes in the ClusterTrainingRuntime")
+	}
 	seen := map[string]bool{}
 	for i, v := range t.Volumes {
 		at := fmt.Sprintf("spec.trial.volumes[%d]", i)

@@ -447,6 +447,7 @@ type Trial struct {
 	Resources   *WorkloadResources `json:"resources,omitempty"`
 	NodePool    string             `json:"nodePool,omitempty"`
 	Workers     int                `json:"workers"`
+	Runtime     string             `json:"runtime,omitempty"`
 }
 
 // Endpoint mirrors #Endpoint.

@@ -34,6 +34,8 @@ func TestTypesMirrorSchema(t *testing.T) {
 				p := s.Value.LookupPath(cue.ParsePath("#SearchParameter")).FillPath(cue.ParsePath("type"), typ)
 				collectCUE(p, "spec.parameters[]", cueFields)
 			}
+			trainJob := s.Value.LookupPath(cue.ParsePath("#Trial")).FillPath(cue.ParsePath("kind"), "TrainJob")
+			collectCUE(trainJob, "spec.trial", cueFields)
 			// A metrics collector's fields depend on its kind.
 			for _, k := range []string{"File", "Prometheus"} {
 				c := s.Value.LookupPath(cue.ParsePath("#MetricsCollector")).FillPath(cue.ParsePath("kind"), k)

@@ -438,6 +438,13 @@ func katibTrialTemplate(tt map[string]any) {
 	case "Job":
 		setDefault(tt, "successCondition", katibJobSuccess)
 		setDefault(tt, "failureCondition", katibFailure)
+	case "TrainJob":
+		setDefault(tt, "successCondition", katibJobSuccess)
+		setDefault(tt, "failureCondition", katibFailure)
+		setDefault(tt, "primaryPodLabels", map[string]any{
+			"jobset.sigs.k8s.io/replicatedjob-name":    "node",
+			"batch.kubernetes.io/job-completion-index": "0",
+		})
 	case "TFJob", "PyTorchJob", "XGBoostJob", "MXJob", "MPIJob":
 		setDefault(tt, "successCondition", katibKubeflowSuccess)
 		setDefault(tt, "failureCondition", katibFailure)
