@@ -13,12 +13,18 @@ import (
 
 // Katib and Kubeflow Training names.
 const (
-	katibAPIVersion    = "kubeflow.org/v1beta1"
-	pytorchAPIVersion  = "kubeflow.org/v1"
-	trialKindJob       = "Job"
-	trialKindPyTorch   = "PyTorchJob"
-	trialKindTF        = "TFJob"
-	trialKindTrainJob  = "TrainJob"
+	katibAPIVersion   = "kubeflow.org/v1beta1"
+	pytorchAPIVersion = "kubeflow.org/v1"
+	trialKindJob      = "Job"
+	trialKindPyTorch  = "PyTorchJob"
+	trialKindTF       = "TFJob"
+	trialKindTrainJob = "TrainJob"
+	trialKindMPI      = "MPIJob"
+	mpiLauncher       = "mpi-launcher"
+	mpiWorker         = "mpi-worker"
+	// mpiJobRoleLabel marks an MPIJob's launcher pod, whose metrics Katib
+	// collects (katib v0.19.0 examples/v1beta1/kubeflow-training-operator/mpijob-horovod.yaml).
+	mpiJobRoleLabel    = "mpi-job-role"
 	trainerAPIVersion  = "trainer.kubeflow.org/v1alpha1"
 	trainJobContainer  = "node"       // the container of a TrainJob's node pods
 	tfContainer        = "tensorflow" // the training operator requires this name
@@ -172,6 +178,13 @@ func trialTemplateOf(c *schema.Cluster, e *schema.ExperimentSpec, defaults *sche
 		tt["successCondition"] = kubeflowSuccessCondition
 		tt["failureCondition"] = kubeflowFailureCondition
 		tt["primaryPodLabels"] = map[string]any{tfReplicaTypeLabel: "worker"}
+		return tt
+	case trialKindMPI:
+		tt["primaryContainerName"] = mpiLauncher
+		tt["trialSpec"] = mpiTrial(c, e.Trial, t.subst, defaults)
+		tt["successCondition"] = kubeflowSuccessCondition
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{mpiJobRoleLabel: "launcher"}
 		return tt
 	case trialKindTrainJob:
 		// Katib's defaults for a TrainJob (katib v0.19.0
@@ -336,6 +349,35 @@ func tfTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defau
 		"apiVersion": pytorchAPIVersion,
 		"kind":       trialKindTF,
 		"spec":       map[string]any{"tfReplicaSpecs": map[string]any{"Worker": worker}},
+	}
+}
+
+// mpiTrial returns a trial as an MPIJob: a launcher that runs the trial's
+// command (mpirun) and workers that run its image, one slot each; the
+// workers are deleted once the launcher ends (cleanPodPolicy Running).
+func mpiTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	worker := t
+	worker.Command, worker.Args = nil, nil
+	if t.WorkerResources != nil {
+		worker.Resources = t.WorkerResources
+	}
+	return map[string]any{
+		"apiVersion": pytorchAPIVersion,
+		"kind":       trialKindMPI,
+		"spec": map[string]any{
+			"slotsPerWorker": int64(1),
+			"cleanPodPolicy": "Running",
+			"mpiReplicaSpecs": map[string]any{
+				"Launcher": map[string]any{
+					"replicas": int64(1),
+					"template": map[string]any{"spec": trialPodSpec(c, t, mpiLauncher, subst, defaults)},
+				},
+				"Worker": map[string]any{
+					"replicas": int64(t.Workers),
+					"template": map[string]any{"spec": trialPodSpec(c, worker, mpiWorker, subst, defaults)},
+				},
+			},
+		},
 	}
 }
 

@@ -172,6 +172,14 @@ func (c refCheck) experiment(e *schema.Experiment) {
 		pods = t.Workers + 1
 	case trialKindTF, trialKindTrainJob:
 		pods = t.Workers
+	case trialKindMPI:
+		pods = t.Workers + 1
+		if t.WorkerResources != nil {
+			c.fits("spec.trial.workerResources", requests(t.WorkerResources), int64(e.Spec.Budget.ParallelTrials*t.Workers),
+				fmt.Sprintf("%d parallel trials of %d workers", e.Spec.Budget.ParallelTrials, t.Workers))
+			c.limits("spec.trial.workerResources", t.WorkerResources)
+			pods = 1
+		}
 	}
 	if pods != 1 {
 		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)

@@ -448,6 +448,8 @@ type Trial struct {
 	NodePool    string             `json:"nodePool,omitempty"`
 	Workers     int                `json:"workers"`
 	Runtime     string             `json:"runtime,omitempty"`
+	// WorkerResources are an MPIJob's workers' resources.
+	WorkerResources *WorkloadResources `json:"workerResources,omitempty"`
 }
 
 // Endpoint mirrors #Endpoint.

@@ -36,6 +36,8 @@ func TestTypesMirrorSchema(t *testing.T) {
 			}
 			trainJob := s.Value.LookupPath(cue.ParsePath("#Trial")).FillPath(cue.ParsePath("kind"), "TrainJob")
 			collectCUE(trainJob, "spec.trial", cueFields)
+			mpiJob := s.Value.LookupPath(cue.ParsePath("#Trial")).FillPath(cue.ParsePath("kind"), "MPIJob")
+			collectCUE(mpiJob, "spec.trial", cueFields)
 			// A metrics collector's fields depend on its kind.
 			for _, k := range []string{"File", "Prometheus"} {
 				c := s.Value.LookupPath(cue.ParsePath("#MetricsCollector")).FillPath(cue.ParsePath("kind"), k)
