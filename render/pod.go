@@ -104,6 +104,9 @@ func container(c schema.Container, name string, defaults *schema.Resources) map[
 	}
 	setIf(out, "resources", containerResources(c.Resources, defaults))
 	setIf(out, "volumeMounts", volumeMounts(c.Mounts))
+	if c.MirrorMounts {
+		out["mirrorVolumeMounts"] = true
+	}
 	return out
 }
 

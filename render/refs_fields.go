@@ -201,11 +201,14 @@ func (c refCheck) endpointFields(e *schema.EndpointSpec) bool {
 		c.errorf("spec", "set model (served by a KServe runtime) or container (a custom predictor)")
 	}
 	c.envRefs("spec.model.envRefs", e.Model.EnvRefs, e.Model.Env)
-	if e.Container != nil {
-		c.container("spec.container", *e.Container, nil)
-	}
-	if e.Transformer != nil {
-		c.container("spec.transformer", *e.Transformer, nil)
+	for path, ctr := range map[string]*schema.Container{"spec.container": e.Container, "spec.transformer": e.Transformer} {
+		if ctr == nil {
+			continue
+		}
+		c.container(path, *ctr, nil)
+		if ctr.MirrorMounts {
+			c.errorf(path+".mirrorMounts", "mirrorMounts is for a pipeline step's sidecars and init containers")
+		}
 	}
 	return hasModel
 }

@@ -267,6 +267,8 @@ type Container struct {
 	Resources *WorkloadResources `json:"resources,omitempty"`
 	Port      int                `json:"port,omitempty"`
 	Mounts    []Mount            `json:"mounts,omitempty"`
+	// MirrorMounts is Argo's mirrorVolumeMounts.
+	MirrorMounts bool `json:"mirrorMounts,omitempty"`
 }
 
 // ParamValue is a parameter value written as a string, number or boolean;

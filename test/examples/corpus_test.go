@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"trellis.dev/trellis/render"
 )
@@ -73,13 +73,40 @@ func loadCorpus(t *testing.T) (*render.Result, []corpusExample) {
 				Name:     e.Name(),
 				Upstream: readUpstream(t, filepath.Join(dir, "upstream.yaml")),
 				Rendered: byDir[system+"/"+e.Name()],
-				Hatch:    bytes.Contains(decl, []byte("\n  upstream:")) || bytes.Contains(decl, []byte(" upstream:")) || bytes.Contains(decl, []byte(" task:")),
+				Hatch:    usesHatch(t, decl),
 			}
 			require.NotNil(t, ex.Rendered, "%s renders no %s", dir, corpusKinds[system])
 			out = append(out, ex)
 		}
 	}
 	return res, out
+}
+
+// usesHatch reports whether a declaration sets an upstream or task field
+// anywhere.
+func usesHatch(t *testing.T, decl []byte) bool {
+	t.Helper()
+	var v any
+	require.NoError(t, yaml.Unmarshal(decl, &v))
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if k == "upstream" || k == "task" || walk(x) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }
 
 // readUpstream returns the first object of an upstream example.
