@@ -226,8 +226,9 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 			case strings.HasPrefix(ref, "trialParameters."):
 				c.errorf(path, "write ${%s}, not %s: trellis writes Katib's trialParameters itself",
 					strings.TrimPrefix(ref, "trialParameters."), m[0])
-			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)) &&
-				!trialMetaMapPattern.MatchString(ref):
+			case trialMetaMapPattern.MatchString(ref):
+				c.trialMetaMapKey(path, m[0], ref, t)
+			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)):
 				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}, ${trialSpec.Labels[KEY]} or ${trialSpec.Annotations[KEY]}",
 					m[0], strings.Join(trialMetaKeys, "}, ${trialSpec."))
 			}
@@ -242,6 +243,21 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 	}
 	for _, k := range sortedKeys(t.Env) {
 		check("spec.trial.env."+pathLabel(k), t.Env[k])
+	}
+}
+
+// trialMetaMapKey checks that ${trialSpec.Labels[KEY]} or
+// ${trialSpec.Annotations[KEY]} reads a label or annotation the trial sets:
+// Katib reads them from the trial job's own metadata.
+func (c refCheck) trialMetaMapKey(path, placeholder, ref string, t schema.Trial) {
+	kind, key, _ := strings.Cut(strings.TrimPrefix(ref, trialMetaPrefix), "[")
+	key = strings.TrimSuffix(key, "]")
+	set, field := t.Labels, "labels"
+	if kind == "Annotations" {
+		set, field = t.Annotations, "annotations"
+	}
+	if _, ok := set[key]; !ok {
+		c.errorf(path, "%s reads the trial's %s, which have no %q: set spec.trial.%s", placeholder, field, key, field)
 	}
 }
 
