@@ -80,6 +80,14 @@ func predictorModel(e *schema.EndpointSpec, defaults *schema.Resources) map[stri
 	setIf(model, "runtime", e.Model.Runtime)
 	setIf(model, "runtimeVersion", e.Model.RuntimeVersion)
 	setIf(model, "storageUri", e.Model.StorageURI)
+	if st := e.Model.Storage; st != nil {
+		storage := map[string]any{"path": st.Path}
+		setIf(storage, "key", st.Key)
+		if len(st.Parameters) > 0 {
+			storage["parameters"] = stringMap(st.Parameters)
+		}
+		model["storage"] = storage
+	}
 	setIf(model, "protocolVersion", e.Model.ProtocolVersion)
 	setIf(model, "args", anyList(e.Model.Args, nil))
 	setIf(model, "env", containerEnv(e.Model.Env, e.Model.EnvRefs, nil))

@@ -275,11 +275,17 @@ func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 		return
 	}
 	m := e.Spec.Model
+	sources := 0
+	for _, set := range []bool{m.StorageURI != "", m.FromPipeline != nil, m.Storage != nil} {
+		if set {
+			sources++
+		}
+	}
 	switch {
-	case m.StorageURI == "" && m.FromPipeline == nil:
-		c.errorf("spec.model", "set storageUri or fromPipeline")
-	case m.StorageURI != "" && m.FromPipeline != nil:
-		c.errorf("spec.model.fromPipeline", "set storageUri or fromPipeline, not both")
+	case sources == 0:
+		c.errorf("spec.model", "set storageUri, storage or fromPipeline")
+	case sources > 1:
+		c.errorf("spec.model", "set one of storageUri, storage and fromPipeline")
 	case m.FromPipeline != nil:
 		c.modelSource(m.FromPipeline, all)
 	}

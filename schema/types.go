@@ -494,11 +494,19 @@ type Model struct {
 	Runtime         string            `json:"runtime,omitempty"`
 	RuntimeVersion  string            `json:"runtimeVersion,omitempty"`
 	StorageURI      string            `json:"storageUri,omitempty"`
+	Storage         *ModelStorage     `json:"storage,omitempty"`
 	ProtocolVersion string            `json:"protocolVersion,omitempty"`
 	Args            []string          `json:"args,omitempty"`
 	Env             map[string]string `json:"env,omitempty"`
 	EnvRefs         map[string]EnvRef `json:"envRefs,omitempty"`
 	FromPipeline    *PipelineRef      `json:"fromPipeline,omitempty"`
+}
+
+// ModelStorage mirrors #Model.storage.
+type ModelStorage struct {
+	Key        string            `json:"key,omitempty"`
+	Path       string            `json:"path"`
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // PipelineRef mirrors #Model.fromPipeline.
