@@ -6,8 +6,13 @@ import (
 	"trellis.dev/trellis/schema"
 )
 
-// kserveAPIVersion is the API version of KServe's InferenceService.
-const kserveAPIVersion = "serving.kserve.io/v1beta1"
+// KServe names.
+const (
+	// kserveAPIVersion is the API version of KServe's InferenceService.
+	kserveAPIVersion = "serving.kserve.io/v1beta1"
+	// kserveContainer is the name KServe gives a component's main container.
+	kserveContainer = "kserve-container"
+)
 
 // renderEndpoint renders an Endpoint to a KServe InferenceService named
 // after it, updated in place. A model taken from a pipeline's output has no
@@ -23,13 +28,17 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 	}
 	isvc := newObject(kserveAPIVersion, "InferenceService", in.Namespace, in.Name, in.Labels, annotations)
 	spec := map[string]any{"predictor": predictor(in.Cluster, &e.Spec, defaultLimits(in))}
+	if t := e.Spec.Transformer; t != nil {
+		spec["transformer"] = map[string]any{"containers": []any{container(*t, kserveContainer, defaultLimits(in))}}
+	}
 	mergeUpstream(spec, e.Spec.Upstream)
 	isvc.Object["spec"] = spec
 	return []*unstructured.Unstructured{isvc}
 }
 
 // predictor returns the InferenceService's predictor: replicas, the
-// autoscaling metric and target, the canary share, placement and the model.
+// autoscaling metric and target, the canary share, placement, and the
+// model or the custom predictor's container.
 //
 // Without replicas.max, maxReplicas is left out, which is KServe's "no upper
 // bound": its Knative reconciler sets the max-scale annotation only when
@@ -37,9 +46,15 @@ func renderEndpoint(in kindInput, e *schema.Endpoint) []*unstructured.Unstructur
 // pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go),
 // and Knative scales without bound when max-scale is unset.
 func predictor(c *schema.Cluster, e *schema.EndpointSpec, defaults *schema.Resources) map[string]any {
-	p := map[string]any{
-		"minReplicas": int64(e.Replicas.Min),
-		"model":       predictorModel(e, defaults),
+	p := map[string]any{"minReplicas": int64(e.Replicas.Min)}
+	if e.Container != nil {
+		ctr := *e.Container
+		if ctr.Resources == nil {
+			ctr.Resources = e.Resources
+		}
+		p["containers"] = []any{container(ctr, kserveContainer, defaults)}
+	} else {
+		p["model"] = predictorModel(e, defaults)
 	}
 	if e.Replicas.Max > 0 {
 		p["maxReplicas"] = int64(e.Replicas.Max)
@@ -57,13 +72,25 @@ func predictor(c *schema.Cluster, e *schema.EndpointSpec, defaults *schema.Resou
 }
 
 // predictorModel returns the predictor's model: its format, runtime,
-// storage URI and resources.
+// storage URI, protocol, server arguments and environment, and resources.
 func predictorModel(e *schema.EndpointSpec, defaults *schema.Resources) map[string]any {
 	format := map[string]any{"name": e.Model.Format}
 	setIf(format, "version", e.Model.Version)
 	model := map[string]any{"modelFormat": format}
 	setIf(model, "runtime", e.Model.Runtime)
+	setIf(model, "runtimeVersion", e.Model.RuntimeVersion)
 	setIf(model, "storageUri", e.Model.StorageURI)
+	if st := e.Model.Storage; st != nil {
+		storage := map[string]any{"path": st.Path}
+		setIf(storage, "key", st.Key)
+		if len(st.Parameters) > 0 {
+			storage["parameters"] = stringMap(st.Parameters)
+		}
+		model["storage"] = storage
+	}
+	setIf(model, "protocolVersion", e.Model.ProtocolVersion)
+	setIf(model, "args", anyList(e.Model.Args, nil))
+	setIf(model, "env", containerEnv(e.Model.Env, e.Model.EnvRefs, nil))
 	setIf(model, "resources", containerResources(e.Resources, defaults))
 	return model
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -12,10 +13,21 @@ import (
 
 // Katib and Kubeflow Training names.
 const (
-	katibAPIVersion    = "kubeflow.org/v1beta1"
-	pytorchAPIVersion  = "kubeflow.org/v1"
-	trialKindJob       = "Job"
-	trialKindPyTorch   = "PyTorchJob"
+	katibAPIVersion   = "kubeflow.org/v1beta1"
+	pytorchAPIVersion = "kubeflow.org/v1"
+	trialKindJob      = "Job"
+	trialKindPyTorch  = "PyTorchJob"
+	trialKindTF       = "TFJob"
+	trialKindTrainJob = "TrainJob"
+	trialKindMPI      = "MPIJob"
+	mpiLauncher       = "mpi-launcher"
+	mpiWorker         = "mpi-worker"
+	// mpiJobRoleLabel marks an MPIJob's launcher pod, whose metrics Katib
+	// collects (katib v0.19.0 examples/v1beta1/kubeflow-training-operator/mpijob-horovod.yaml).
+	mpiJobRoleLabel    = "mpi-job-role"
+	trainerAPIVersion  = "trainer.kubeflow.org/v1alpha1"
+	trainJobContainer  = "node"       // the container of a TrainJob's node pods
+	tfContainer        = "tensorflow" // the training operator requires this name
 	trialContainer     = "training-container"
 	pytorchContainer   = "pytorch" // the training operator requires this name
 	metricsCollector   = "StdOut"
@@ -27,6 +39,9 @@ const (
 	// pytorchJobRoleLabel marks a PyTorchJob's master pod, whose metrics
 	// Katib collects.
 	pytorchJobRoleLabel = "training.kubeflow.org/job-role"
+	// tfReplicaTypeLabel marks a TFJob's pods with their replica type;
+	// a TFJob trial's metrics are collected from its workers.
+	tfReplicaTypeLabel = "training.kubeflow.org/replica-type"
 )
 
 // renderExperiment renders an Experiment to a Katib Experiment named after
@@ -65,7 +80,12 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schem
 	for i, p := range e.Parameters {
 		params[i] = searchParameter(p)
 	}
-	return map[string]any{
+	strategies := make([]any, 0, len(e.Objective.Strategies))
+	for _, name := range sortedKeys(e.Objective.Strategies) {
+		strategies = append(strategies, map[string]any{"name": name, "value": e.Objective.Strategies[name]})
+	}
+	setIf(objective, "metricStrategies", strategies)
+	spec := map[string]any{
 		"objective":            objective,
 		"algorithm":            algorithm,
 		"parallelTrialCount":   int64(e.Budget.ParallelTrials),
@@ -75,6 +95,17 @@ func experimentSpec(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schem
 		"metricsCollectorSpec": metricsCollectorSpec(e.Objective),
 		"trialTemplate":        trialTemplate(c, e, defaults),
 	}
+	if es := e.EarlyStopping; es != nil {
+		early := map[string]any{"algorithmName": es.Algorithm}
+		settings := make([]any, 0, len(es.Settings))
+		for _, k := range sortedKeys(es.Settings) {
+			settings = append(settings, map[string]any{"name": k, "value": es.Settings[k]})
+		}
+		setIf(early, "algorithmSettings", settings)
+		spec["earlyStopping"] = early
+	}
+	setIf(spec, "resumePolicy", e.ResumePolicy)
+	return spec
 }
 
 // searchParameter returns a Katib parameter: a range for double and int,
@@ -86,6 +117,7 @@ func searchParameter(p schema.SearchParameter) map[string]any {
 			space[key] = n.String()
 		}
 	}
+	setIf(space, "distribution", p.Distribution)
 	if len(p.Values) > 0 {
 		list := make([]any, len(p.Values))
 		for i, v := range p.Values {
@@ -118,9 +150,55 @@ func rawText(raw json.RawMessage) string {
 // not use (pkg/webhook/v1beta1/experiment/validator/validator.go); validate
 // refuses a search parameter the trial does not use, so both hold.
 func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
+	tt := trialTemplateOf(c, e, defaults)
+	meta := map[string]any{}
+	if len(e.Trial.Labels) > 0 {
+		meta["labels"] = stringMap(e.Trial.Labels)
+	}
+	if len(e.Trial.Annotations) > 0 {
+		meta["annotations"] = stringMap(e.Trial.Annotations)
+	}
+	if len(meta) > 0 {
+		tt["trialSpec"].(map[string]any)["metadata"] = meta
+	}
+	return tt
+}
+
+// trialTemplateOf returns the trial template by the trial's kind.
+func trialTemplateOf(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema.Resources) map[string]any {
 	t := trialSubstitution(e)
 	tt := map[string]any{"trialParameters": t.params}
-	if e.Trial.Kind == trialKindPyTorch {
+	if e.Trial.Retain {
+		tt["retain"] = true
+	}
+	switch e.Trial.Kind {
+	case trialKindTF:
+		tt["primaryContainerName"] = tfContainer
+		tt["trialSpec"] = tfTrial(c, e.Trial, t.subst, defaults)
+		tt["successCondition"] = kubeflowSuccessCondition
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{tfReplicaTypeLabel: "worker"}
+		return tt
+	case trialKindMPI:
+		tt["primaryContainerName"] = mpiLauncher
+		tt["trialSpec"] = mpiTrial(c, e.Trial, t.subst, defaults)
+		tt["successCondition"] = kubeflowSuccessCondition
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{mpiJobRoleLabel: "launcher"}
+		return tt
+	case trialKindTrainJob:
+		// Katib's defaults for a TrainJob (katib v0.19.0
+		// pkg/apis/controller/experiments/v1beta1/constants.go), written out.
+		tt["primaryContainerName"] = trainJobContainer
+		tt["trialSpec"] = trainJobTrial(e.Trial, t.subst, defaults)
+		tt["successCondition"] = `status.conditions.#(type=="Complete")#|#(status=="True")#`
+		tt["failureCondition"] = kubeflowFailureCondition
+		tt["primaryPodLabels"] = map[string]any{
+			"jobset.sigs.k8s.io/replicatedjob-name":    "node",
+			"batch.kubernetes.io/job-completion-index": "0",
+		}
+		return tt
+	case trialKindPyTorch:
 		tt["primaryContainerName"] = pytorchContainer
 		tt["trialSpec"] = pytorchTrial(c, e.Trial, t.subst, defaults)
 		tt["successCondition"] = kubeflowSuccessCondition
@@ -135,8 +213,8 @@ func trialTemplate(c *schema.Cluster, e *schema.ExperimentSpec, defaults *schema
 
 // trialMetaKeys are the trial metadata Katib fills in for ${trialSpec.KEY}
 // in a trial template (katib v0.19.0 pkg/controller.v1beta1/consts/const.go,
-// TrialTemplateMetaKeyOf*). Labels and Annotations are left out: they read
-// the trial template's own metadata, which a declaration cannot set.
+// TrialTemplateMetaKeyOf*). Labels[KEY] and Annotations[KEY] read the
+// trial's labels and annotations (see trialMetaMapRefs).
 var trialMetaKeys = []string{"Name", "Namespace", "Kind", "APIVersion"}
 
 // trialMetaPrefix is the prefix of trial metadata references, and of the
@@ -169,7 +247,31 @@ func trialSubstitution(e *schema.ExperimentSpec) substitution {
 	for _, key := range trialMetaKeys {
 		use(trialMetaPrefix+key, "${"+trialMetaPrefix+key+"}")
 	}
+	for _, ref := range trialMetaMapRefs(e.Trial) {
+		// Katib's trial parameter names are plain: Labels[k] becomes Labels.k.
+		name := strings.TrimSuffix(strings.Replace(ref, "[", ".", 1), "]")
+		pairs = append(pairs, "${"+ref+"}", "${trialParameters."+name+"}")
+		params = append(params, map[string]any{"name": name, "reference": "${" + ref + "}"})
+	}
 	return substitution{subst: strings.NewReplacer(pairs...).Replace, params: params}
+}
+
+// trialMetaMapPattern matches a reference to a label or annotation of the
+// trial's job: trialSpec.Labels[KEY] or trialSpec.Annotations[KEY].
+var trialMetaMapPattern = regexp.MustCompile(`^trialSpec\.(Labels|Annotations)\[[^\]]+\]$`)
+
+// trialMetaMapRefs returns the label and annotation references the trial's
+// texts use, without ${ }, sorted.
+func trialMetaMapRefs(t schema.Trial) []string {
+	seen := map[string]bool{}
+	for _, text := range trialTexts(t) {
+		for _, m := range placeholderPattern.FindAllStringSubmatch(text, -1) {
+			if trialMetaMapPattern.MatchString(m[1]) {
+				seen[m[1]] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
 }
 
 // trialUses returns whether the trial uses ${name} anywhere it is replaced.
@@ -194,9 +296,12 @@ func trialPodSpec(c *schema.Cluster, t schema.Trial, container string, subst fun
 	ctr := map[string]any{"name": container, "image": subst(t.Image)}
 	setIf(ctr, "command", anyList(t.Command, subst))
 	setIf(ctr, "args", anyList(t.Args, subst))
-	setIf(ctr, "env", envList(t.Env, subst))
+	setIf(ctr, "env", containerEnv(t.Env, t.EnvRefs, subst))
 	setIf(ctr, "resources", containerResources(t.Resources, defaults))
+	volumes, mounts := podVolumes(t.Volumes)
+	setIf(ctr, "volumeMounts", mounts)
 	spec := map[string]any{"containers": []any{ctr}}
+	setIf(spec, "volumes", volumes)
 	setNodePool(spec, c, t.NodePool)
 	return spec
 }
@@ -233,16 +338,91 @@ func pytorchTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, 
 	}
 }
 
-// metricsCollectorSpec collects metrics from the trial's standard output,
+// tfTrial returns a trial as a TFJob of workers.
+func tfTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	worker := map[string]any{
+		"replicas":      int64(t.Workers),
+		"restartPolicy": "OnFailure",
+		"template":      map[string]any{"spec": trialPodSpec(c, t, tfContainer, subst, defaults)},
+	}
+	return map[string]any{
+		"apiVersion": pytorchAPIVersion,
+		"kind":       trialKindTF,
+		"spec":       map[string]any{"tfReplicaSpecs": map[string]any{"Worker": worker}},
+	}
+}
+
+// mpiTrial returns a trial as an MPIJob: a launcher that runs the trial's
+// command (mpirun) and workers that run its image, one slot each; the
+// workers are deleted once the launcher ends (cleanPodPolicy Running).
+func mpiTrial(c *schema.Cluster, t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	worker := t
+	worker.Command, worker.Args = nil, nil
+	if t.WorkerResources != nil {
+		worker.Resources = t.WorkerResources
+	}
+	return map[string]any{
+		"apiVersion": pytorchAPIVersion,
+		"kind":       trialKindMPI,
+		"spec": map[string]any{
+			"slotsPerWorker": int64(1),
+			"cleanPodPolicy": "Running",
+			"mpiReplicaSpecs": map[string]any{
+				"Launcher": map[string]any{
+					"replicas": int64(1),
+					"template": map[string]any{"spec": trialPodSpec(c, t, mpiLauncher, subst, defaults)},
+				},
+				"Worker": map[string]any{
+					"replicas": int64(t.Workers),
+					"template": map[string]any{"spec": trialPodSpec(c, worker, mpiWorker, subst, defaults)},
+				},
+			},
+		},
+	}
+}
+
+// trainJobTrial returns a trial as a Kubeflow Trainer TrainJob of the
+// trial's runtime, with workers nodes. A TrainJob sets no pod spec of its
+// own: node pools and volumes are the runtime's.
+func trainJobTrial(t schema.Trial, subst func(string) string, defaults *schema.Resources) map[string]any {
+	trainer := map[string]any{"numNodes": int64(t.Workers), "image": subst(t.Image)}
+	setIf(trainer, "command", anyList(t.Command, subst))
+	setIf(trainer, "args", anyList(t.Args, subst))
+	setIf(trainer, "env", containerEnv(t.Env, t.EnvRefs, subst))
+	setIf(trainer, "resourcesPerNode", containerResources(t.Resources, defaults))
+	return map[string]any{
+		"apiVersion": trainerAPIVersion,
+		"kind":       trialKindTrainJob,
+		"spec": map[string]any{
+			"runtimeRef": map[string]any{"name": t.Runtime},
+			"trainer":    trainer,
+		},
+	}
+}
+
+// metricsCollectorSpec says where Katib finds the metrics: the trial's
+// standard output unless the objective's collector says otherwise, read
 // with the objective's metric formats when it sets any.
 func metricsCollectorSpec(o schema.Objective) map[string]any {
-	spec := map[string]any{"collector": map[string]any{"kind": metricsCollector}}
-	if len(o.MetricsFormat) > 0 {
-		formats := make([]any, len(o.MetricsFormat))
-		for i, f := range o.MetricsFormat {
-			formats[i] = f
-		}
-		spec["source"] = map[string]any{"filter": map[string]any{"metricsFormat": formats}}
+	mc := schema.MetricsCollector{Kind: metricsCollector}
+	if o.Collector != nil {
+		mc = *o.Collector
 	}
+	spec := map[string]any{"collector": map[string]any{"kind": mc.Kind}}
+	source := map[string]any{}
+	if len(o.MetricsFormat) > 0 {
+		source["filter"] = map[string]any{"metricsFormat": anyList(o.MetricsFormat, nil)}
+	}
+	switch mc.Kind {
+	case "File":
+		fs := map[string]any{"path": mc.Path, "kind": "File"}
+		setIf(fs, "format", mc.Format)
+		source["fileSystemPath"] = fs
+	case "TensorFlowEvent":
+		source["fileSystemPath"] = map[string]any{"path": mc.Path, "kind": "Directory"}
+	case "Prometheus":
+		source["httpGet"] = map[string]any{"port": int64(mc.Port), "path": mc.Path}
+	}
+	setIf(spec, "source", source)
 	return spec
 }

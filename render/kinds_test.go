@@ -87,7 +87,7 @@ func fixtureInput(name string) kindInput {
 
 // fixturePipeline prepares data, trains on a GPU and evaluates the model.
 func fixturePipeline() *schema.Pipeline {
-	none := schema.StepOutputs{Artifacts: []schema.NamedPath{}, Parameters: []schema.NamedPath{}}
+	none := schema.StepOutputs{Artifacts: []schema.NamedPath{}, Parameters: []schema.OutputParameter{}}
 	return &schema.Pipeline{
 		Metadata: schema.Metadata{Name: "train"},
 		Spec: schema.PipelineSpec{
@@ -102,7 +102,7 @@ func fixturePipeline() *schema.Pipeline {
 					DependsOn: []string{}, Inputs: []schema.InputArtifact{},
 					Outputs: schema.StepOutputs{
 						Artifacts:  []schema.NamedPath{{Name: "dataset", Path: "/out/data"}},
-						Parameters: []schema.NamedPath{},
+						Parameters: []schema.OutputParameter{},
 					},
 				},
 				{
@@ -113,7 +113,7 @@ func fixturePipeline() *schema.Pipeline {
 					Inputs: []schema.InputArtifact{{Name: "data", From: "prepare.dataset", Path: "/in/data"}},
 					Outputs: schema.StepOutputs{
 						Artifacts:  []schema.NamedPath{{Name: "model", Path: "/out/model"}},
-						Parameters: []schema.NamedPath{{Name: "accuracy", Path: "/out/accuracy"}},
+						Parameters: []schema.OutputParameter{{Name: "accuracy", Path: "/out/accuracy"}},
 					},
 					Retries: 2, Timeout: "2h",
 				},

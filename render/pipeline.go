@@ -14,6 +14,8 @@ const (
 	argoAPIVersion = "argoproj.io/v1alpha1"
 	// dagTemplate is the entrypoint template, the pipeline's DAG.
 	dagTemplate = "main"
+	// exitTemplate is the DAG of the pipeline's onExit steps.
+	exitTemplate = "exit-handler"
 	// defaultKeepRuns is how many runs are kept when nothing says.
 	defaultKeepRuns = 5
 	// defaultTimezone is the time zone of a schedule that names none.
@@ -41,31 +43,89 @@ func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructur
 }
 
 // workflowTemplateSpec returns the WorkflowTemplate's spec: the DAG as
-// entrypoint, then one container template per step.
+// entrypoint, then one container template per step, then the exit
+// handler's DAG and its steps' templates, and the run's options.
 func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *schema.Resources) map[string]any {
 	params := sortedKeys(p.Parameters)
-	tasks := make([]any, len(p.Steps))
-	templates := make([]any, 0, len(p.Steps)+1)
-	for i, s := range p.Steps {
-		tasks[i] = dagTask(s, params)
-		mergeUpstream(tasks[i].(map[string]any), s.Task)
+	templates := []any{dagOf(dagTemplate, p.Steps, params)}
+	templates = append(templates, stepTemplates(c, p.Steps, params, defaults)...)
+	spec := map[string]any{"entrypoint": dagTemplate}
+	if len(p.OnExit) > 0 {
+		templates = append(templates, dagOf(exitTemplate, p.OnExit, params))
+		templates = append(templates, stepTemplates(c, p.OnExit, params, defaults)...)
+		spec["onExit"] = exitTemplate
 	}
-	templates = append(templates, map[string]any{
-		"name": dagTemplate,
-		"dag":  map[string]any{"tasks": tasks},
-	})
-	for _, s := range p.Steps {
-		tmpl := stepTemplate(c, s, params, defaults)
-		mergeUpstream(tmpl, s.Upstream)
-		templates = append(templates, tmpl)
-	}
-	spec := map[string]any{"entrypoint": dagTemplate, "templates": templates}
+	spec["templates"] = templates
 	setIf(spec, "arguments", pipelineArguments(p))
 	setIf(spec, "serviceAccountName", p.ServiceAccountName)
 	if secs, ok := durationSeconds(p.Timeout); ok {
 		spec["activeDeadlineSeconds"] = secs
 	}
+	setRunOptions(spec, p)
 	return spec
+}
+
+// dagOf returns a DAG template named name with a task per step.
+func dagOf(name string, steps []schema.Step, params []string) map[string]any {
+	tasks := make([]any, len(steps))
+	for i, s := range steps {
+		task := dagTask(s, params)
+		mergeUpstream(task, s.Task)
+		tasks[i] = task
+	}
+	return map[string]any{"name": name, "dag": map[string]any{"tasks": tasks}}
+}
+
+// stepTemplates returns the template of each step.
+func stepTemplates(c *schema.Cluster, steps []schema.Step, params []string, defaults *schema.Resources) []any {
+	out := make([]any, len(steps))
+	for i, s := range steps {
+		tmpl := stepTemplate(c, s, params, defaults)
+		mergeUpstream(tmpl, s.Upstream)
+		out[i] = tmpl
+	}
+	return out
+}
+
+// setRunOptions sets the run's volumes, pod garbage collection, TTL and
+// parallelism on a WorkflowTemplate's spec.
+func setRunOptions(spec map[string]any, p *schema.PipelineSpec) {
+	var volumes, claims []any
+	for _, v := range p.Volumes {
+		if t := v.ClaimTemplate; t != nil {
+			claim := map[string]any{
+				"accessModes": anyList(t.AccessModes, nil),
+				"resources":   map[string]any{"requests": map[string]any{"storage": quantity(t.Storage)}},
+			}
+			setIf(claim, "storageClassName", t.StorageClassName)
+			claims = append(claims, map[string]any{"metadata": map[string]any{"name": v.Name}, "spec": claim})
+			continue
+		}
+		volumes = append(volumes, volume(v.VolumeSource))
+	}
+	setIf(spec, "volumes", volumes)
+	setIf(spec, "volumeClaimTemplates", claims)
+	if gc := p.PodGC; gc != nil {
+		pgc := map[string]any{"strategy": gc.Strategy}
+		setIf(pgc, "deleteDelayDuration", gc.DeleteDelay)
+		spec["podGC"] = pgc
+	}
+	if ttl := p.TTL; ttl != nil {
+		strategy := map[string]any{}
+		for key, d := range map[string]string{
+			"secondsAfterCompletion": ttl.AfterCompletion,
+			"secondsAfterSuccess":    ttl.AfterSuccess,
+			"secondsAfterFailure":    ttl.AfterFailure,
+		} {
+			if secs, ok := durationSeconds(d); ok {
+				strategy[key] = secs
+			}
+		}
+		setIf(spec, "ttlStrategy", strategy)
+	}
+	if p.Parallelism > 0 {
+		spec["parallelism"] = int64(p.Parallelism)
+	}
 }
 
 // pipelineArguments returns the pipeline's parameters with their default
@@ -81,16 +141,29 @@ func pipelineArguments(p *schema.PipelineSpec) map[string]any {
 	return map[string]any{"parameters": params}
 }
 
-// dagTask returns the DAG task of a step: it depends on dependsOn and on
-// the steps whose artifacts it takes, and passes every pipeline parameter
-// and its input artifacts to the step's template.
+// dagTask returns the DAG task of a step: it depends on depends, or on
+// dependsOn and the steps whose artifacts it takes; it passes every
+// pipeline parameter, the step's own arguments and its input artifacts to
+// the step's template; and it carries the step's condition, loop and
+// continueOn.
 func dagTask(s schema.Step, params []string) map[string]any {
 	task := map[string]any{"name": s.Name, "template": StepTemplatePrefix + s.Name}
-	setIf(task, "dependencies", anyList(stepDependencies(s), nil))
+	if s.Depends != "" {
+		task["depends"] = s.Depends
+	} else {
+		setIf(task, "dependencies", anyList(stepDependencies(s), nil))
+	}
 	args := map[string]any{}
-	paramArgs := make([]any, len(params))
-	for i, name := range params {
-		paramArgs[i] = map[string]any{"name": name, "value": "{{workflow.parameters." + name + "}}"}
+	values := map[string]string{}
+	for _, name := range params {
+		values[name] = "{{workflow.parameters." + name + "}}"
+	}
+	for name, v := range s.Arguments {
+		values[name] = string(v)
+	}
+	paramArgs := make([]any, 0, len(values))
+	for _, name := range sortedKeys(values) {
+		paramArgs = append(paramArgs, map[string]any{"name": name, "value": values[name]})
 	}
 	setIf(args, "parameters", paramArgs)
 	artifacts := make([]any, len(s.Inputs))
@@ -103,7 +176,35 @@ func dagTask(s schema.Step, params []string) map[string]any {
 	}
 	setIf(args, "artifacts", artifacts)
 	setIf(task, "arguments", args)
+	setIf(task, "when", s.When)
+	if len(s.WithItems) > 0 {
+		task["withItems"] = normalized(s.WithItems)
+	}
+	setIf(task, "withParam", s.WithParam)
+	if co := s.ContinueOn; co != nil && (co.Failed || co.Error) {
+		on := map[string]any{}
+		if co.Failed {
+			on["failed"] = true
+		}
+		if co.Error {
+			on["error"] = true
+		}
+		task["continueOn"] = on
+	}
 	return task
+}
+
+// stepParams returns the names of a step's input parameters: the
+// pipeline's and its own arguments, sorted.
+func stepParams(s schema.Step, params []string) []string {
+	names := map[string]bool{}
+	for _, p := range params {
+		names[p] = true
+	}
+	for p := range s.Arguments {
+		names[p] = true
+	}
+	return sortedKeys(names)
 }
 
 // stepDependencies returns dependsOn followed by the producers of the
@@ -128,19 +229,21 @@ func stepDependencies(s schema.Step) []string {
 	return deps
 }
 
-// stepTemplate returns the container template of a step. It declares every
-// pipeline parameter as an input, so that {{inputs.parameters.NAME}} works
-// in command, args and env.
+// stepTemplate returns the container (or script) template of a step. It
+// declares every pipeline parameter and step argument as an input, so that
+// {{inputs.parameters.NAME}} works in command, args, source and env.
 func stepTemplate(c *schema.Cluster, s schema.Step, params []string, defaults *schema.Resources) map[string]any {
 	container := map[string]any{"image": s.Image}
 	setIf(container, "command", anyList(s.Command, nil))
 	setIf(container, "args", anyList(s.Args, nil))
-	setIf(container, "env", envList(s.Env, nil))
+	setIf(container, "env", containerEnv(s.Env, s.EnvRefs, nil))
 	setIf(container, "resources", containerResources(s.Resources, defaults))
+	setIf(container, "volumeMounts", volumeMounts(s.Mounts))
 	tmpl := map[string]any{"name": StepTemplatePrefix + s.Name}
 	inputs := map[string]any{}
-	inParams := make([]any, len(params))
-	for i, name := range params {
+	names := stepParams(s, params)
+	inParams := make([]any, len(names))
+	for i, name := range names {
 		inParams[i] = map[string]any{"name": name}
 	}
 	setIf(inputs, "parameters", inParams)
@@ -151,15 +254,40 @@ func stepTemplate(c *schema.Cluster, s schema.Step, params []string, defaults *s
 	setIf(inputs, "artifacts", inArtifacts)
 	setIf(tmpl, "inputs", inputs)
 	setIf(tmpl, "outputs", stepOutputs(s.Outputs))
-	tmpl["container"] = container
-	setNodePool(tmpl, c, s.NodePool)
-	if s.Retries > 0 {
-		tmpl["retryStrategy"] = map[string]any{"limit": int64(s.Retries)}
+	if s.Source != "" {
+		container["source"] = s.Source
+		tmpl["script"] = container
+	} else {
+		tmpl["container"] = container
 	}
+	setIf(tmpl, "sidecars", containers(s.Sidecars, defaults))
+	setIf(tmpl, "initContainers", containers(s.InitContainers, defaults))
+	setNodePool(tmpl, c, s.NodePool)
+	setIf(tmpl, "retryStrategy", retryStrategy(s))
 	if secs, ok := durationSeconds(s.Timeout); ok {
 		tmpl["activeDeadlineSeconds"] = secs
 	}
 	return tmpl
+}
+
+// retryStrategy returns a step's retryStrategy, or nil when it is not
+// retried.
+func retryStrategy(s schema.Step) map[string]any {
+	if s.Retries <= 0 {
+		return nil
+	}
+	rs := map[string]any{"limit": int64(s.Retries)}
+	setIf(rs, "retryPolicy", s.RetryPolicy)
+	if b := s.Backoff; b != nil {
+		backoff := map[string]any{"duration": b.Duration}
+		if b.Factor > 0 {
+			backoff["factor"] = int64(b.Factor)
+		}
+		setIf(backoff, "cap", b.Cap)
+		setIf(backoff, "maxDuration", b.MaxDuration)
+		rs["backoff"] = backoff
+	}
+	return rs
 }
 
 // stepOutputs returns a template's outputs: artifacts saved from their
@@ -171,7 +299,9 @@ func stepOutputs(o schema.StepOutputs) map[string]any {
 	}
 	params := make([]any, len(o.Parameters))
 	for i, p := range o.Parameters {
-		params[i] = map[string]any{"name": p.Name, "valueFrom": map[string]any{"path": p.Path}}
+		from := map[string]any{"path": p.Path}
+		setIf(from, "default", p.Default)
+		params[i] = map[string]any{"name": p.Name, "valueFrom": from}
 	}
 	out := map[string]any{}
 	setIf(out, "artifacts", artifacts)

@@ -36,10 +36,25 @@ func (c refCheck) nodePool(path, pool string) {
 }
 
 func (c refCheck) pipeline(p *schema.Pipeline) {
+	volumes := c.pipelineVolumes(&p.Spec)
+	c.stepGroup("spec.steps", p.Spec.Steps, volumes)
+	c.stepGroup("spec.onExit", p.Spec.OnExit, volumes)
+	for i, s := range p.Spec.OnExit {
+		for _, main := range p.Spec.Steps {
+			if main.Name == s.Name {
+				c.errorf(fmt.Sprintf("spec.onExit[%d].name", i), "step %q is also a step of the pipeline: name it otherwise", s.Name)
+			}
+		}
+	}
+}
+
+// stepGroup checks the steps of one DAG: the pipeline's steps or its
+// exit handler's.
+func (c refCheck) stepGroup(path string, group []schema.Step, volumes map[string]bool) {
 	steps := map[string]*schema.Step{}
-	for i := range p.Spec.Steps {
-		s := &p.Spec.Steps[i]
-		at := fmt.Sprintf("spec.steps[%d]", i)
+	for i := range group {
+		s := &group[i]
+		at := fmt.Sprintf("%s[%d]", path, i)
 		if _, dup := steps[s.Name]; dup {
 			c.errorf(at+".name", "duplicate step %q", s.Name)
 		}
@@ -47,9 +62,10 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		c.nodePool(at+".nodePool", s.NodePool)
 		c.fits(at+".resources", requests(s.Resources), 1, "")
 		c.limits(at+".resources", s.Resources)
+		c.stepFields(at, *s, volumes)
 	}
-	for i, s := range p.Spec.Steps {
-		at := fmt.Sprintf("spec.steps[%d]", i)
+	for i, s := range group {
+		at := fmt.Sprintf("%s[%d]", path, i)
 		for j, dep := range s.DependsOn {
 			if _, ok := steps[dep]; !ok {
 				c.errorf(fmt.Sprintf("%s.dependsOn[%d]", at, j), "unknown step %q: %s", dep, schema.Hint(dep, slices.Collect(maps.Keys(steps))))
@@ -58,9 +74,10 @@ func (c refCheck) pipeline(p *schema.Pipeline) {
 		for j, in := range s.Inputs {
 			c.input(fmt.Sprintf("%s.inputs[%d].from", at, j), s, in, steps)
 		}
+		c.stepFlow(at, s, steps)
 	}
-	if cycle := findCycle(p.Spec.Steps); cycle != "" {
-		c.errorf("spec.steps", "dependsOn forms a cycle: %s", cycle)
+	if cycle := findCycle(group); cycle != "" {
+		c.errorf(path, "dependsOn forms a cycle: %s", cycle)
 	}
 }
 
@@ -76,12 +93,15 @@ func (c refCheck) input(at string, s schema.Step, in schema.InputArtifact, steps
 		c.errorf(at, "step %q has no output artifact %q: %s", stepName, art, schema.Hint(art, artifactNames(from)))
 		return
 	}
-	for _, dep := range s.DependsOn {
-		if dep == stepName {
-			return
+	if s.Depends != "" {
+		if !slices.Contains(dependencies(s), stepName) {
+			c.errorf(at, "step %q must name %q in depends to use its artifact", s.Name, stepName)
 		}
+		return
 	}
-	c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+	if !slices.Contains(s.DependsOn, stepName) {
+		c.errorf(at, "step %q must list %q in dependsOn to use its artifact", s.Name, stepName)
+	}
 }
 
 // artifactNames are the names of a step's output artifacts.
@@ -106,7 +126,7 @@ func hasArtifact(s *schema.Step, name string) bool {
 func findCycle(steps []schema.Step) string {
 	deps := map[string][]string{}
 	for _, s := range steps {
-		deps[s.Name] = s.DependsOn
+		deps[s.Name] = dependencies(s)
 	}
 	const (
 		unseen = iota
@@ -157,12 +177,26 @@ func (c refCheck) experiment(e *schema.Experiment) {
 	c.nodePool("spec.trial.nodePool", t.NodePool)
 	pods := 1
 	what := fmt.Sprintf("%d parallel trials", e.Spec.Budget.ParallelTrials)
-	if t.Kind == "PyTorchJob" {
+	switch t.Kind {
+	case trialKindPyTorch:
 		pods = t.Workers + 1
+	case trialKindTF, trialKindTrainJob:
+		pods = t.Workers
+	case trialKindMPI:
+		pods = t.Workers + 1
+		if t.WorkerResources != nil {
+			c.fits("spec.trial.workerResources", requests(t.WorkerResources), int64(e.Spec.Budget.ParallelTrials*t.Workers),
+				fmt.Sprintf("%d parallel trials of %d workers", e.Spec.Budget.ParallelTrials, t.Workers))
+			c.limits("spec.trial.workerResources", t.WorkerResources)
+			pods = 1
+		}
+	}
+	if pods != 1 {
 		what = fmt.Sprintf("%d parallel trials of %d pods", e.Spec.Budget.ParallelTrials, pods)
 	}
 	c.fits("spec.trial.resources", requests(t.Resources), int64(e.Spec.Budget.ParallelTrials*pods), what)
 	c.limits("spec.trial.resources", t.Resources)
+	c.trialFields(t)
 	c.trialPlaceholders(e)
 }
 
@@ -202,8 +236,10 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 			case strings.HasPrefix(ref, "trialParameters."):
 				c.errorf(path, "write ${%s}, not %s: trellis writes Katib's trialParameters itself",
 					strings.TrimPrefix(ref, "trialParameters."), m[0])
+			case trialMetaMapPattern.MatchString(ref):
+				c.trialMetaMapKey(path, m[0], ref, t)
 			case strings.HasPrefix(ref, trialMetaPrefix) && !slices.Contains(trialMetaKeys, strings.TrimPrefix(ref, trialMetaPrefix)):
-				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}",
+				c.errorf(path, "%s is no trial metadata Katib fills in: use ${trialSpec.%s}, ${trialSpec.Labels[KEY]} or ${trialSpec.Annotations[KEY]}",
 					m[0], strings.Join(trialMetaKeys, "}, ${trialSpec."))
 			}
 		}
@@ -220,6 +256,21 @@ func (c refCheck) trialPlaceholders(e *schema.Experiment) {
 	}
 }
 
+// trialMetaMapKey checks that ${trialSpec.Labels[KEY]} or
+// ${trialSpec.Annotations[KEY]} reads a label or annotation the trial sets:
+// Katib reads them from the trial job's own metadata.
+func (c refCheck) trialMetaMapKey(path, placeholder, ref string, t schema.Trial) {
+	kind, key, _ := strings.Cut(strings.TrimPrefix(ref, trialMetaPrefix), "[")
+	key = strings.TrimSuffix(key, "]")
+	set, field := t.Labels, "labels"
+	if kind == "Annotations" {
+		set, field = t.Annotations, "annotations"
+	}
+	if _, ok := set[key]; !ok {
+		c.errorf(path, "%s reads the trial's %s, which have no %q: set spec.trial.%s", placeholder, field, key, field)
+	}
+}
+
 func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 	c.nodePool("spec.nodePool", e.Spec.NodePool)
 	// Without a maximum the autoscaler is bounded by the quota itself; what
@@ -230,12 +281,21 @@ func (c refCheck) endpoint(e *schema.Endpoint, all []*Declaration) {
 	}
 	c.fits("spec.resources", requests(e.Spec.Resources), int64(replicas), fmt.Sprintf("%d replicas", replicas))
 	c.limits("spec.resources", e.Spec.Resources)
+	if !c.endpointFields(&e.Spec) {
+		return
+	}
 	m := e.Spec.Model
+	sources := 0
+	for _, set := range []bool{m.StorageURI != "", m.FromPipeline != nil, m.Storage != nil} {
+		if set {
+			sources++
+		}
+	}
 	switch {
-	case m.StorageURI == "" && m.FromPipeline == nil:
-		c.errorf("spec.model", "set storageUri or fromPipeline")
-	case m.StorageURI != "" && m.FromPipeline != nil:
-		c.errorf("spec.model.fromPipeline", "set storageUri or fromPipeline, not both")
+	case sources == 0:
+		c.errorf("spec.model", "set storageUri, storage or fromPipeline")
+	case sources > 1:
+		c.errorf("spec.model", "set one of storageUri, storage and fromPipeline")
 	case m.FromPipeline != nil:
 		c.modelSource(m.FromPipeline, all)
 	}

@@ -20,6 +20,7 @@ var (
 	}{
 		{cue.ParsePath("#NamePattern"), "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"},
 		{cue.ParsePath("#LetterFirstPattern"), "must start with a letter"},
+		{cue.ParsePath("#StepNamePattern"), "must be a step name: letters, digits and '-', starting with a letter"},
 		{cue.ParsePath("#QuantityPattern"), "must be a Kubernetes quantity such as 500m, 2, 4Gi"},
 		{cue.ParsePath("#DurationPattern"), "must be a duration such as 30s, 10m, 2h"},
 		{cue.ParsePath("#CronPattern"), "must be a cron schedule of five fields (minute hour day-of-month month day-of-week) or a macro such as @daily"},

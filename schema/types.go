@@ -184,7 +184,91 @@ type PipelineSpec struct {
 	KeepRuns           int                   `json:"keepRuns"`
 	ServiceAccountName string                `json:"serviceAccountName,omitempty"`
 	Timeout            string                `json:"timeout,omitempty"`
+	Volumes            []PipelineVolume      `json:"volumes"`
+	OnExit             []Step                `json:"onExit,omitempty"`
+	PodGC              *PodGC                `json:"podGC,omitempty"`
+	TTL                *TTL                  `json:"ttl,omitempty"`
+	Parallelism        int                   `json:"parallelism,omitempty"`
 	Upstream           map[string]any        `json:"upstream,omitempty"`
+}
+
+// PodGC mirrors #PipelineSpec.podGC.
+type PodGC struct {
+	Strategy    string `json:"strategy"`
+	DeleteDelay string `json:"deleteDelay,omitempty"`
+}
+
+// TTL mirrors #PipelineSpec.ttl.
+type TTL struct {
+	AfterCompletion string `json:"afterCompletion,omitempty"`
+	AfterSuccess    string `json:"afterSuccess,omitempty"`
+	AfterFailure    string `json:"afterFailure,omitempty"`
+}
+
+// EnvRef mirrors #EnvRef.
+type EnvRef struct {
+	Secret    string `json:"secret,omitempty"`
+	ConfigMap string `json:"configMap,omitempty"`
+	Key       string `json:"key"`
+	Optional  *bool  `json:"optional,omitempty"`
+}
+
+// VolumeSource mirrors #VolumeSource.
+type VolumeSource struct {
+	Name      string    `json:"name"`
+	EmptyDir  *EmptyDir `json:"emptyDir,omitempty"`
+	Claim     string    `json:"claim,omitempty"`
+	Secret    string    `json:"secret,omitempty"`
+	ConfigMap string    `json:"configMap,omitempty"`
+}
+
+// EmptyDir mirrors #VolumeSource.emptyDir.
+type EmptyDir struct {
+	Medium    string   `json:"medium,omitempty"`
+	SizeLimit Quantity `json:"sizeLimit,omitempty"`
+}
+
+// Mount mirrors #Mount.
+type Mount struct {
+	Volume    string `json:"volume"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	SubPath   string `json:"subPath,omitempty"`
+}
+
+// Volume mirrors #Volume.
+type Volume struct {
+	VolumeSource
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+}
+
+// PipelineVolume mirrors #PipelineVolume.
+type PipelineVolume struct {
+	VolumeSource
+	ClaimTemplate *ClaimTemplate `json:"claimTemplate,omitempty"`
+}
+
+// ClaimTemplate mirrors #PipelineVolume.claimTemplate.
+type ClaimTemplate struct {
+	Storage          Quantity `json:"storage"`
+	AccessModes      []string `json:"accessModes"`
+	StorageClassName string   `json:"storageClassName,omitempty"`
+}
+
+// Container mirrors #Container.
+type Container struct {
+	Name      string             `json:"name,omitempty"`
+	Image     string             `json:"image"`
+	Command   []string           `json:"command,omitempty"`
+	Args      []string           `json:"args,omitempty"`
+	Env       map[string]string  `json:"env,omitempty"`
+	EnvRefs   map[string]EnvRef  `json:"envRefs,omitempty"`
+	Resources *WorkloadResources `json:"resources,omitempty"`
+	Port      int                `json:"port,omitempty"`
+	Mounts    []Mount            `json:"mounts,omitempty"`
+	// MirrorMounts is Argo's mirrorVolumeMounts.
+	MirrorMounts bool `json:"mirrorMounts,omitempty"`
 }
 
 // ParamValue is a parameter value written as a string, number or boolean;
@@ -213,20 +297,47 @@ func (p *ParamValue) UnmarshalJSON(b []byte) error {
 
 // Step mirrors #Step.
 type Step struct {
-	Name      string             `json:"name"`
-	Image     string             `json:"image"`
-	Command   []string           `json:"command,omitempty"`
-	Args      []string           `json:"args,omitempty"`
-	Env       map[string]string  `json:"env,omitempty"`
-	Resources *WorkloadResources `json:"resources,omitempty"`
-	NodePool  string             `json:"nodePool,omitempty"`
-	DependsOn []string           `json:"dependsOn"`
-	Inputs    []InputArtifact    `json:"inputs"`
-	Outputs   StepOutputs        `json:"outputs"`
-	Retries   int                `json:"retries"`
-	Timeout   string             `json:"timeout,omitempty"`
-	Upstream  map[string]any     `json:"upstream,omitempty"`
-	Task      map[string]any     `json:"task,omitempty"`
+	Name           string                `json:"name"`
+	Image          string                `json:"image"`
+	Command        []string              `json:"command,omitempty"`
+	Args           []string              `json:"args,omitempty"`
+	Env            map[string]string     `json:"env,omitempty"`
+	Resources      *WorkloadResources    `json:"resources,omitempty"`
+	NodePool       string                `json:"nodePool,omitempty"`
+	DependsOn      []string              `json:"dependsOn"`
+	Inputs         []InputArtifact       `json:"inputs"`
+	Outputs        StepOutputs           `json:"outputs"`
+	Source         string                `json:"source,omitempty"`
+	EnvRefs        map[string]EnvRef     `json:"envRefs,omitempty"`
+	Mounts         []Mount               `json:"mounts"`
+	Sidecars       []Container           `json:"sidecars"`
+	InitContainers []Container           `json:"initContainers"`
+	Arguments      map[string]ParamValue `json:"arguments"`
+	Depends        string                `json:"depends,omitempty"`
+	When           string                `json:"when,omitempty"`
+	WithItems      []any                 `json:"withItems,omitempty"`
+	WithParam      string                `json:"withParam,omitempty"`
+	ContinueOn     *ContinueOn           `json:"continueOn,omitempty"`
+	Retries        int                   `json:"retries"`
+	RetryPolicy    string                `json:"retryPolicy,omitempty"`
+	Backoff        *Backoff              `json:"backoff,omitempty"`
+	Timeout        string                `json:"timeout,omitempty"`
+	Upstream       map[string]any        `json:"upstream,omitempty"`
+	Task           map[string]any        `json:"task,omitempty"`
+}
+
+// ContinueOn mirrors #Step.continueOn.
+type ContinueOn struct {
+	Failed bool `json:"failed,omitempty"`
+	Error  bool `json:"error,omitempty"`
+}
+
+// Backoff mirrors #Step.backoff.
+type Backoff struct {
+	Duration    string `json:"duration"`
+	Factor      int    `json:"factor,omitempty"`
+	Cap         string `json:"cap,omitempty"`
+	MaxDuration string `json:"maxDuration,omitempty"`
 }
 
 // InputArtifact mirrors #InputArtifact.
@@ -238,8 +349,15 @@ type InputArtifact struct {
 
 // StepOutputs mirrors #StepOutputs.
 type StepOutputs struct {
-	Artifacts  []NamedPath `json:"artifacts"`
-	Parameters []NamedPath `json:"parameters"`
+	Artifacts  []NamedPath       `json:"artifacts"`
+	Parameters []OutputParameter `json:"parameters"`
+}
+
+// OutputParameter mirrors #StepOutputs.parameters.
+type OutputParameter struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Default string `json:"default,omitempty"`
 }
 
 // NamedPath is a named file in a container.
@@ -257,21 +375,39 @@ type Experiment struct {
 // ExperimentSpec mirrors #ExperimentSpec.
 type ExperimentSpec struct {
 	Placement
-	Objective  Objective         `json:"objective"`
-	Algorithm  Algorithm         `json:"algorithm"`
-	Budget     Budget            `json:"budget"`
-	Parameters []SearchParameter `json:"parameters"`
-	Trial      Trial             `json:"trial"`
-	Upstream   map[string]any    `json:"upstream,omitempty"`
+	Objective     Objective         `json:"objective"`
+	Algorithm     Algorithm         `json:"algorithm"`
+	Budget        Budget            `json:"budget"`
+	EarlyStopping *EarlyStopping    `json:"earlyStopping,omitempty"`
+	ResumePolicy  string            `json:"resumePolicy,omitempty"`
+	Parameters    []SearchParameter `json:"parameters"`
+	Trial         Trial             `json:"trial"`
+	Upstream      map[string]any    `json:"upstream,omitempty"`
+}
+
+// EarlyStopping mirrors #ExperimentSpec.earlyStopping.
+type EarlyStopping struct {
+	Algorithm string            `json:"algorithm"`
+	Settings  map[string]string `json:"settings"`
+}
+
+// MetricsCollector mirrors #MetricsCollector.
+type MetricsCollector struct {
+	Kind   string `json:"kind"`
+	Path   string `json:"path,omitempty"`
+	Format string `json:"format,omitempty"`
+	Port   int    `json:"port,omitempty"`
 }
 
 // Objective mirrors #ExperimentSpec.objective.
 type Objective struct {
-	Metric            string   `json:"metric"`
-	Type              string   `json:"type"`
-	Goal              *float64 `json:"goal,omitempty"`
-	AdditionalMetrics []string `json:"additionalMetrics"`
-	MetricsFormat     []string `json:"metricsFormat,omitempty"`
+	Metric            string            `json:"metric"`
+	Type              string            `json:"type"`
+	Goal              *float64          `json:"goal,omitempty"`
+	AdditionalMetrics []string          `json:"additionalMetrics"`
+	MetricsFormat     []string          `json:"metricsFormat,omitempty"`
+	Strategies        map[string]string `json:"strategies,omitempty"`
+	Collector         *MetricsCollector `json:"collector,omitempty"`
 }
 
 // Algorithm mirrors #ExperimentSpec.algorithm.
@@ -289,24 +425,33 @@ type Budget struct {
 
 // SearchParameter mirrors #SearchParameter.
 type SearchParameter struct {
-	Name   string            `json:"name"`
-	Type   string            `json:"type"`
-	Min    *json.Number      `json:"min,omitempty"`
-	Max    *json.Number      `json:"max,omitempty"`
-	Step   *json.Number      `json:"step,omitempty"`
-	Values []json.RawMessage `json:"values,omitempty"`
+	Name         string            `json:"name"`
+	Type         string            `json:"type"`
+	Min          *json.Number      `json:"min,omitempty"`
+	Max          *json.Number      `json:"max,omitempty"`
+	Step         *json.Number      `json:"step,omitempty"`
+	Distribution string            `json:"distribution,omitempty"`
+	Values       []json.RawMessage `json:"values,omitempty"`
 }
 
 // Trial mirrors #Trial.
 type Trial struct {
-	Kind      string             `json:"kind"`
-	Image     string             `json:"image"`
-	Command   []string           `json:"command"`
-	Args      []string           `json:"args,omitempty"`
-	Env       map[string]string  `json:"env,omitempty"`
-	Resources *WorkloadResources `json:"resources,omitempty"`
-	NodePool  string             `json:"nodePool,omitempty"`
-	Workers   int                `json:"workers"`
+	Kind        string             `json:"kind"`
+	Image       string             `json:"image"`
+	Command     []string           `json:"command"`
+	Args        []string           `json:"args,omitempty"`
+	Env         map[string]string  `json:"env,omitempty"`
+	EnvRefs     map[string]EnvRef  `json:"envRefs,omitempty"`
+	Volumes     []Volume           `json:"volumes"`
+	Retain      bool               `json:"retain,omitempty"`
+	Labels      map[string]string  `json:"labels,omitempty"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Resources   *WorkloadResources `json:"resources,omitempty"`
+	NodePool    string             `json:"nodePool,omitempty"`
+	Workers     int                `json:"workers"`
+	Runtime     string             `json:"runtime,omitempty"`
+	// WorkerResources are an MPIJob's workers' resources.
+	WorkerResources *WorkloadResources `json:"workerResources,omitempty"`
 }
 
 // Endpoint mirrors #Endpoint.
@@ -319,6 +464,8 @@ type Endpoint struct {
 type EndpointSpec struct {
 	Placement
 	Model              Model              `json:"model"`
+	Container          *Container         `json:"container,omitempty"`
+	Transformer        *Container         `json:"transformer,omitempty"`
 	Replicas           Replicas           `json:"replicas"`
 	Autoscaling        *Autoscaling       `json:"autoscaling,omitempty"`
 	Resources          *WorkloadResources `json:"resources,omitempty"`
@@ -342,11 +489,24 @@ type Autoscaling struct {
 
 // Model mirrors #Model.
 type Model struct {
-	Format       string       `json:"format"`
-	Version      string       `json:"version,omitempty"`
-	Runtime      string       `json:"runtime,omitempty"`
-	StorageURI   string       `json:"storageUri,omitempty"`
-	FromPipeline *PipelineRef `json:"fromPipeline,omitempty"`
+	Format          string            `json:"format"`
+	Version         string            `json:"version,omitempty"`
+	Runtime         string            `json:"runtime,omitempty"`
+	RuntimeVersion  string            `json:"runtimeVersion,omitempty"`
+	StorageURI      string            `json:"storageUri,omitempty"`
+	Storage         *ModelStorage     `json:"storage,omitempty"`
+	ProtocolVersion string            `json:"protocolVersion,omitempty"`
+	Args            []string          `json:"args,omitempty"`
+	Env             map[string]string `json:"env,omitempty"`
+	EnvRefs         map[string]EnvRef `json:"envRefs,omitempty"`
+	FromPipeline    *PipelineRef      `json:"fromPipeline,omitempty"`
+}
+
+// ModelStorage mirrors #Model.storage.
+type ModelStorage struct {
+	Key        string            `json:"key,omitempty"`
+	Path       string            `json:"path"`
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // PipelineRef mirrors #Model.fromPipeline.

@@ -34,6 +34,15 @@ func TestTypesMirrorSchema(t *testing.T) {
 				p := s.Value.LookupPath(cue.ParsePath("#SearchParameter")).FillPath(cue.ParsePath("type"), typ)
 				collectCUE(p, "spec.parameters[]", cueFields)
 			}
+			trainJob := s.Value.LookupPath(cue.ParsePath("#Trial")).FillPath(cue.ParsePath("kind"), "TrainJob")
+			collectCUE(trainJob, "spec.trial", cueFields)
+			mpiJob := s.Value.LookupPath(cue.ParsePath("#Trial")).FillPath(cue.ParsePath("kind"), "MPIJob")
+			collectCUE(mpiJob, "spec.trial", cueFields)
+			// A metrics collector's fields depend on its kind.
+			for _, k := range []string{"File", "Prometheus"} {
+				c := s.Value.LookupPath(cue.ParsePath("#MetricsCollector")).FillPath(cue.ParsePath("kind"), k)
+				collectCUE(c, "spec.objective.collector", cueFields)
+			}
 		}
 		goFields := map[string]bool{}
 		collectGo(goType.Field(1).Type, "spec", goFields) // Spec

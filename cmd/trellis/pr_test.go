@@ -162,7 +162,7 @@ func TestPRCommandAddsAnEndpoint(t *testing.T) {
 
 func TestPRCommandInvalidDeclaration(t *testing.T) {
 	pc := newPRCase(t)
-	pr := pc.open(t, map[string]string{"pipeline.yaml": strings.Replace(prBaseFiles["pipeline.yaml"], "name: train\n    ", "name: Train\n    ", 1)})
+	pr := pc.open(t, map[string]string{"pipeline.yaml": strings.Replace(prBaseFiles["pipeline.yaml"], "name: train\n    ", "name: 1train\n    ", 1)})
 
 	r := pc.run(t)
 	assert.Equal(t, exitFailed, r.exit, r.stderr)
