@@ -68,6 +68,11 @@ func (l *loader) newKustomizeBuilder(c *kustomizeCheck) (*kustomizeBuilder, bool
 			ok = false
 			continue
 		}
+		var sopsOK bool
+		if data, _, sopsOK = l.sopsLoad(rel, data); !sopsOK {
+			ok = false
+			continue
+		}
 		if err := mem.WriteFile(path.Join(memRoot, rel), data); err != nil {
 			l.errs.add(fileError(rel, "%v", err))
 			ok = false
@@ -118,6 +123,9 @@ func (l *loader) buildKustomization(b *kustomizeBuilder, dir, name string) {
 		m, err := res.Map()
 		if err != nil {
 			l.errs.add(fileError(file, "kustomize build: %v", err))
+			continue
+		}
+		if !l.checkSOPSLeaks(file, m) {
 			continue
 		}
 		l.addManifest(file, dir, m, fileError(file, "").Position())

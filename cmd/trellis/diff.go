@@ -24,6 +24,7 @@ type diffOptions struct {
 	sourceID       string
 	allowMassPrune bool
 	color          string
+	sops           sopsOptions
 }
 
 func newDiffCommand(s streams) *cobra.Command {
@@ -65,6 +66,7 @@ missing context, a refused dry run, a prune the guard refuses).`,
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory says what apply would prune (as apply's --source-id)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "judge the prune as apply --allow-mass-prune would")
 	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
+	addSOPSFlags(f, &o.sops)
 	return cmd
 }
 
@@ -78,7 +80,11 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 			return &exitError{code: exitUnknown, err: fmt.Errorf("%s: revision: %w", dir, err)}
 		}
 	}
-	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
+	keys, err := o.sops.keys()
+	if err != nil {
+		return err
+	}
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster, SOPS: keys})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return &exitError{code: exitUnknown}
