@@ -623,7 +623,10 @@ func (w *sopsWalk) scalar(n *yaml.Node, path []string) error {
 // emitYAML writes the documents back, as YAML or as JSON.
 func emitYAML(docs []*yaml.Node, asJSON bool) ([]byte, error) {
 	var b bytes.Buffer
-	for _, doc := range docs {
+	for i, doc := range docs {
+		if i > 0 && !asJSON {
+			b.WriteString("---\n")
+		}
 		if asJSON {
 			var v any
 			if err := doc.Decode(&v); err != nil {

@@ -42,7 +42,7 @@ func TestSOPSDecryptsWhatSOPSEncrypts(t *testing.T) {
 	other := sopstest.NewKey(t)
 	keys, err := SOPSKeys{Age: []string{"# created: now\n" + other.Identity + "\n" + key.Identity + "\n"}}.keyring()
 	require.NoError(t, err)
-	typed := "a: text\nn: 42\nf: 1.5\nb: true\nnull_one: null\nlist: [x, 7, false]\nnested: {deep: {er: value}}\nplain_unencrypted: seen\n# a comment\nmulti: |\n  one\n  two\n"
+	typed := "a: text\nnum: 42\nf: 1.5\nb: true\nnull_one: null\nlist: [x, 7, false]\nnested: {deep: {er: value}}\nplain_unencrypted: seen\n# a comment\nmulti: |\n  one\n  two\n"
 	for _, tc := range []struct {
 		name, file, plain string
 		rules             sopstest.Rules
@@ -162,7 +162,7 @@ func TestSOPSRenders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res, err := run()
 			require.NoError(t, err)
-			db, creds := findObject(res, "Secret", "db"), findObject(res, "Secret", "creds")
+			db, creds := sopsObject(res, "Secret", "db"), sopsObject(res, "Secret", "creds")
 			require.NotNil(t, db)
 			require.NotNil(t, creds)
 			assert.Equal(t, "hunter2-correct-horse", db.Object["stringData"].(map[string]any)["password"])
@@ -200,14 +200,14 @@ func TestSOPSWithheld(t *testing.T) {
 	res, err := Dir(t.Context(), repo, opts)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"clusters/dev/app/creds.env", "clusters/dev/secret.yaml"}, sortedCopy(res.SOPSWithheld))
-	db := findObject(res, "Secret", "db")
+	db := sopsObject(res, "Secret", "db")
 	require.NotNil(t, db)
 	assert.Equal(t, "true", db.GetAnnotations()[AnnotationSOPSWithheld])
 	pw := db.Object["stringData"].(map[string]any)["password"].(string)
 	assert.True(t, strings.HasPrefix(pw, WithheldPrefix), pw)
 	again, err := Dir(t.Context(), repo, opts)
 	require.NoError(t, err)
-	assert.Equal(t, pw, findObject(again, "Secret", "db").Object["stringData"].(map[string]any)["password"])
+	assert.Equal(t, pw, sopsObject(again, "Secret", "db").Object["stringData"].(map[string]any)["password"])
 	out, _ := json.Marshal(res)
 	assert.NotContains(t, string(out), "hunter2")
 }
@@ -224,8 +224,8 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
-// findObject is the rendered object of kind and name, in any cluster.
-func findObject(res *Result, kind, name string) *unstructured.Unstructured {
+// sopsObject is the rendered object of kind and name, in any cluster.
+func sopsObject(res *Result, kind, name string) *unstructured.Unstructured {
 	for _, c := range res.Clusters {
 		for _, o := range c.Objects {
 			if o.GetKind() == kind && o.GetName() == name {

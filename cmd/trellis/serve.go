@@ -43,6 +43,7 @@ type serveOptions struct {
 	lineageBranch     string
 	followTimeout     time.Duration
 	render            renderBoundsOptions
+	sops              sopsOptions
 	lineageAuthor     string
 	leader            leaderOptions
 	github            serveGitHubOptions
@@ -111,6 +112,7 @@ shows what each cluster runs.`,
 	f.StringVar(&o.lineageAuthor, "lineage-author", defaultLineageAuthor, "author and committer of lineage commits, \"Name <email>\"")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 30*time.Minute, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addRenderBoundsFlags(f, &o.render)
+	addSOPSFlags(f, &o.sops)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -133,6 +135,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	src, err := newServeSource(o)
+	if err != nil {
+		return err
+	}
+	keys, err := o.sops.keys()
 	if err != nil {
 		return err
 	}
@@ -164,8 +170,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: gh.recorded(),
-		RenderBounds: bounds,
-		Log:          log, Metrics: daemon.NewMetrics(reg),
+		RenderBounds: bounds, SOPS: keys,
+		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {

@@ -64,6 +64,10 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	if err != nil {
 		return nil, err
 	}
+	keys, err := o.sops.keys()
+	if err != nil {
+		return nil, err
+	}
 	bounds, err := o.render.bounds()
 	if err != nil {
 		return nil, err
@@ -80,7 +84,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
-			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
+			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds, SOPS: keys,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
 		},
 	})
