@@ -432,4 +432,3 @@ func helmKustomization(data []byte, outputs []string) ([]byte, error) {
 	k["resources"] = res
 	return sigsyaml.Marshal(k)
 }
-

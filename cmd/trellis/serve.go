@@ -138,7 +138,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	keys, err := o.sops.keys()
+	keys, err := o.sops.serveKeys()
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	if err != nil {
 		return nil, err
 	}
-	keys, err := o.sops.keys()
+	keys, err := o.sops.serveKeys()
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,7 +34,14 @@ func addSOPSFlags(f *pflag.FlagSet, o *sopsOptions) {
 }
 
 // keys reads the age keys.
-func (o sopsOptions) keys() (render.SOPSKeys, error) {
+func (o sopsOptions) keys() (render.SOPSKeys, error) { return o.read(false) }
+
+// serveKeys reads the age keys for serve, whose key file is an optional
+// Secret's (deploy/): one that does not exist yet gives no key, and a
+// SOPS file is then a problem of the revision, reported as any.
+func (o sopsOptions) serveKeys() (render.SOPSKeys, error) { return o.read(true) }
+
+func (o sopsOptions) read(missingOK bool) (render.SOPSKeys, error) {
 	var k render.SOPSKeys
 	files := append([]string(nil), o.ageKeyFiles...)
 	if f := os.Getenv("SOPS_AGE_KEY_FILE"); f != "" {
@@ -43,6 +52,9 @@ func (o sopsOptions) keys() (render.SOPSKeys, error) {
 	}
 	for _, f := range files {
 		text, err := readAgeKeyFile(f)
+		if missingOK && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return k, err
 		}

@@ -42,7 +42,7 @@ func TestSOPSRenderCLI(t *testing.T) {
 
 	r = runCLI(t, repo, []string{"validate", "."}, nil)
 	assert.Equal(t, 1, r.exit)
-	assert.Contains(t, r.stderr, "clusters/dev/secret.yaml:5:1: SOPS key missing")
+	assert.Contains(t, r.stderr, "clusters/dev/secret.yaml:8:1: SOPS key missing")
 	assert.NotContains(t, r.stdout+r.stderr, "sops-decrypted-password")
 
 	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
