@@ -135,7 +135,7 @@ func TestHelmChartHostile(t *testing.T) {
 
 // chartArchive packs the directory dir (or files) as a chart archive
 // with top directory name.
-func chartArchive(t *testing.T, name, dir string, files map[string][]byte) []byte {
+func chartArchive(t testing.TB, name, dir string, files map[string][]byte) []byte {
 	t.Helper()
 	if dir != "" {
 		files = map[string][]byte{}
@@ -159,4 +159,24 @@ func chartArchive(t *testing.T, name, dir string, files map[string][]byte) []byt
 	require.NoError(t, tw.Close())
 	require.NoError(t, gz.Close())
 	return b.Bytes()
+}
+
+// FuzzChartArchive: unpacking a chart archive never panics, never yields
+// a file outside the chart, and never holds more than the cap.
+func FuzzChartArchive(f *testing.F) {
+	f.Add(chartArchive(f, "app", "", map[string][]byte{"Chart.yaml": []byte("name: app\n"), "charts/sub.tgz": {0x1f, 0x8b}}))
+	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := &helmSource{}
+		files, err := s.unpack(data, "")
+		if err != nil {
+			return
+		}
+		var total int
+		for _, file := range files {
+			assert.False(t, leavesRepo(file.Name) || strings.HasPrefix(file.Name, "/"), file.Name)
+			total += len(file.Data)
+		}
+		assert.LessOrEqual(t, total, helmMaxBytes)
+	})
 }
