@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"path"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -43,6 +45,9 @@ type kustomizeCheck struct {
 	// named are files named by kustomizations outside the walked files
 	// (hidden ones, or below a symlinked directory).
 	named map[string]bool
+	// helm are the rendered charts of each kustomization's helmCharts, by
+	// directory, then by the name of the resource file they become.
+	helm map[string]map[string][]byte
 }
 
 func (l *loader) newKustomizeBuilder(c *kustomizeCheck) (*kustomizeBuilder, bool) {
@@ -68,8 +73,19 @@ func (l *loader) newKustomizeBuilder(c *kustomizeCheck) (*kustomizeBuilder, bool
 			ok = false
 			continue
 		}
+		var sopsOK bool
+		if data, _, sopsOK = l.sopsLoad(rel, data); !sopsOK {
+			ok = false
+			continue
+		}
 		if err := mem.WriteFile(path.Join(memRoot, rel), data); err != nil {
 			l.errs.add(fileError(rel, "%v", err))
+			ok = false
+		}
+	}
+	for _, dir := range sortedKeys(c.helm) {
+		if err := l.writeHelmOutputs(mem, dir, c.t.allKustomizations[dir], c.helm[dir]); err != nil {
+			l.errs.add(err)
 			ok = false
 		}
 	}
@@ -86,7 +102,7 @@ func (l *loader) loadKustomizations(t *tree) {
 	if len(t.allKustomizations) == 0 {
 		return
 	}
-	c := &kustomizeCheck{t: t, named: map[string]bool{}}
+	c := &kustomizeCheck{t: t, named: map[string]bool{}, helm: map[string]map[string][]byte{}}
 	clean := true
 	for _, dir := range sortedKeys(t.allKustomizations) {
 		clean = l.checkKustomization(c, dir) && clean
@@ -120,6 +136,13 @@ func (l *loader) buildKustomization(b *kustomizeBuilder, dir, name string) {
 			l.errs.add(fileError(file, "kustomize build: %v", err))
 			continue
 		}
+		if !l.checkSOPSLeaks(file, m) {
+			continue
+		}
+		if m, err = jsonValues(m); err != nil {
+			l.errs.add(fileError(file, "kustomize build: %v", err))
+			continue
+		}
 		l.addManifest(file, dir, m, fileError(file, "").Position())
 	}
 }
@@ -138,7 +161,8 @@ var kustomizationFields = []string{
 var baseFields = map[string]bool{"resources": true, "bases": true, "components": true}
 
 // kustomizationForbidden lists fields that run code or fetch charts.
-var kustomizationForbidden = []string{"generators", "transformers", "validators", "helmCharts", "helmGlobals", "helmChartInflationGenerator"}
+// helmCharts are rendered by trellis itself (helm.go).
+var kustomizationForbidden = []string{"generators", "transformers", "validators", "helmChartInflationGenerator"}
 
 // checkKustomization refuses remote bases, plugins and paths that are not
 // files of the repo, at the position of the offending entry.
@@ -156,9 +180,10 @@ func (l *loader) checkKustomization(c *kustomizeCheck, dir string) bool {
 	before := l.errs.count()
 	for _, f := range kustomizationForbidden {
 		if fv := v.LookupPath(cue.ParsePath(f)); fv.Exists() {
-			l.errs.addf(fv.Pos(), "%s: kustomize plugins and Helm charts are not allowed in a config repo", f)
+			l.errs.addf(fv.Pos(), "%s: kustomize plugins are not allowed in a config repo (Helm charts are: vendor the chart and use helmCharts)", f)
 		}
 	}
+	l.checkHelmCharts(c, dir, v)
 	for _, field := range kustomizationFields {
 		for _, sv := range lookupStrings(v, field) {
 			if msg := l.checkKustomizePath(c, dir, field, mustString(sv)); msg != "" {
@@ -279,3 +304,18 @@ func lookupStrings(v cue.Value, field string) []cue.Value {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// jsonValues is m with its numbers as JSON decodes them into an
+// unstructured object (int64, float64): kustomize gives ints, which
+// unstructured's DeepCopy refuses.
+func jsonValues(m map[string]any) (map[string]any, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	return obj.Object, nil
+}

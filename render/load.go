@@ -39,6 +39,9 @@ type Repo struct {
 	Root         string
 	Declarations []*Declaration
 	Manifests    []*Manifest
+	// SOPSWithheld are the SOPS files loaded without decryption (see
+	// SOPSKeys.Withheld).
+	SOPSWithheld []string
 }
 
 // Manifest is a plain Kubernetes object found in the repo, or built by
@@ -67,6 +70,10 @@ type loader struct {
 	secrets []string
 	// pkgDir is the directory of the CUE package being collected.
 	pkgDir string
+	// sopsKeys decrypt SOPS files; sopsValues are the values decrypted
+	// (those long enough to look for), by the file they came from.
+	sopsKeys   *sopsKeyring
+	sopsValues map[string]string
 }
 
 // Load reads and validates the config repo at root, through the confined
@@ -84,12 +91,16 @@ func loadRepo(ctx context.Context, root string, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := opts.SOPS.keyring()
+	if err != nil {
+		return nil, err
+	}
 	v, err := openView(ctx, root, limits, opts.openRoot)
 	if err != nil {
 		return nil, err
 	}
 	defer v.close()
-	l := &loader{ctx: cctx, schema: s, view: v, root: v.dir, errs: newErrorList(limits.Problems), repo: &Repo{Root: v.dir}}
+	l := &loader{ctx: cctx, schema: s, view: v, root: v.dir, errs: newErrorList(limits.Problems), repo: &Repo{Root: v.dir}, sopsKeys: keys, sopsValues: map[string]string{}}
 	t := walk(v, l.errs)
 	if err := l.stop(); err != nil {
 		return nil, err
@@ -178,7 +189,14 @@ func (l *loader) loadYAMLFile(rel string) {
 		l.errs.addView(rel, err)
 		return
 	}
-	l.loadYAML(rel, data)
+	data, dec, ok := l.sopsLoad(rel, data)
+	switch {
+	case !ok:
+	case dec != nil:
+		l.loadSOPSManifests(rel, data, dec)
+	default:
+		l.loadYAML(rel, data)
+	}
 }
 
 // loadYAML loads every document of a YAML (or JSON) stream. A file with

@@ -68,6 +68,9 @@ type Result struct {
 	// Manifests counts the plain manifests and kustomization outputs.
 	Manifests int
 	Clusters  []Cluster
+	// SOPSWithheld are the SOPS files not decrypted, by policy (see
+	// SOPSKeys.Withheld): their Secrets hold placeholders.
+	SOPSWithheld []string `json:",omitempty"`
 }
 
 // kindInput is what a namespaced kind's renderer gets besides its spec.

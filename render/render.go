@@ -25,6 +25,9 @@ type Options struct {
 	// against that CRD's schema, offline (see checkUpstream). validate and
 	// the pull-request check set it; an apply leaves it to the apiserver.
 	UpstreamSchemas bool
+	// SOPS are the keys that decrypt the repo's SOPS files (see
+	// SOPSKeys); without them, a SOPS file is an error.
+	SOPS SOPSKeys `json:"sops"`
 	// openRoot opens the repo's directory (default os.OpenRoot; the
 	// benchmarks compare it with plain system calls).
 	openRoot openRoot
@@ -87,7 +90,7 @@ func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
 // Render turns a loaded repo into the objects each cluster should hold.
 // The output is deterministic: clusters by name, objects in apply order.
 func Render(repo *Repo, opts Options) (*Result, error) {
-	res := &Result{Revision: opts.Revision, Manifests: len(repo.Manifests)}
+	res := &Result{Revision: opts.Revision, Manifests: len(repo.Manifests), SOPSWithheld: repo.SOPSWithheld}
 	byCluster := map[string][]*Declaration{}
 	var clusters []*Declaration
 	for _, d := range repo.Declarations {

@@ -32,6 +32,7 @@ type applyOptions struct {
 	timeout        time.Duration
 	// Lineage: where records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
+	sops                                                       sopsOptions
 }
 
 func newApplyCommand(s streams) *cobra.Command {
@@ -89,6 +90,7 @@ failed (or the repo is invalid), 2 usage error.`,
 	f.BoolVar(&o.wait, "wait", false, "wait for the applied objects to be ready")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
+	addSOPSFlags(f, &o.sops)
 	return cmd
 }
 
@@ -101,7 +103,11 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 			return fmt.Errorf("%s: revision: %w", dir, err)
 		}
 	}
-	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
+	keys, err := o.sops.keys()
+	if err != nil {
+		return err
+	}
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster, SOPS: keys})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return failed()

@@ -52,7 +52,8 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 		r.client, r.err = clusterrun.NewClient(cfg)
 		return []reached{r}, nil
 	}
-	res, err := render.Dir(ctx, dir, render.Options{Cluster: o.cluster})
+	// Reaching clusters needs no secret: SOPS files are not decrypted.
+	res, err := render.Dir(ctx, dir, render.Options{Cluster: o.cluster, SOPS: render.SOPSKeys{Withheld: "finding clusters needs no secret"}})
 	if err != nil {
 		printProblems(w, err, dir)
 		return nil, failed()

@@ -26,6 +26,7 @@ type diffOptions struct {
 	allowMassPrune bool
 	color          string
 	output         string
+	sops           sopsOptions
 }
 
 // diffReport is diff -o json: per cluster, the diffs and what they sum to.
@@ -96,6 +97,7 @@ summary, and any error; the exit status is the same.`,
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "judge the prune as apply --allow-mass-prune would")
 	f.StringVar(&o.color, "color", "auto", "colour the diff: auto (on a terminal), always or never")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text (unified diffs) or json (a report)")
+	addSOPSFlags(f, &o.sops)
 	return cmd
 }
 
@@ -109,7 +111,11 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 			return &exitError{code: exitUnknown, err: fmt.Errorf("%s: revision: %w", dir, err)}
 		}
 	}
-	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
+	keys, err := o.sops.keys()
+	if err != nil {
+		return err
+	}
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster, SOPS: keys})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return &exitError{code: exitUnknown}

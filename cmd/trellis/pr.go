@@ -31,6 +31,8 @@ type prOptions struct {
 	sourceID   string
 	// render bounds the render of each side.
 	render renderBoundsOptions
+	// sops are the keys of the repo's SOPS files (never used for a fork).
+	sops sopsOptions
 	// Lineage: where the check's records go (no repo: nowhere).
 	lineageRepo, lineageBranch, lineageStateDir, lineageAuthor string
 }
@@ -75,6 +77,7 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory the live dry-run asks what an apply would prune (the daemon's --source-id)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
 	addRenderBoundsFlags(f, &o.render)
+	addSOPSFlags(f, &o.sops)
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
 	return cmd
 }
@@ -138,7 +141,11 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 	if err != nil {
 		return pullrequest.Options{}, err
 	}
-	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds}
+	keys, err := o.sops.keys()
+	if err != nil {
+		return pullrequest.Options{}, err
+	}
+	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds, SOPS: keys}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(_ context.Context, cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			if o.context != "" && !single {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/source"
 )
@@ -23,6 +24,9 @@ type renderOptions struct {
 	outDir   string
 	watch    bool
 	revision string
+	sops     sopsOptions
+	// showSecrets prints Secrets' values; else they are redacted.
+	showSecrets bool
 }
 
 func newRenderCommand(s streams) *cobra.Command {
@@ -53,6 +57,8 @@ List. With --out, each cluster's objects are written to DIR/<cluster>.yaml (or
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json, or name (kind.group/name, as kubectl's)")
 	f.StringVar(&o.outDir, "out", "", "write each cluster's objects to a file in this directory")
 	f.BoolVar(&o.watch, "watch", false, "render again on every change, until interrupted")
+	f.BoolVar(&o.showSecrets, "show-secrets", false, "print the values of Secrets (SOPS-decrypted ones included); by default they are redacted")
+	addSOPSFlags(f, &o.sops)
 	f.StringVar(&o.revision, "revision", "", "revision recorded on the objects (default: the Git commit checked out in DIR)")
 	return cmd
 }
@@ -67,10 +73,17 @@ func renderOnce(ctx context.Context, dir string, o renderOptions, s streams) err
 			return err
 		}
 	}
-	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster})
+	keys, err := o.sops.keys()
+	if err != nil {
+		return err
+	}
+	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster, SOPS: keys})
 	if err != nil {
 		printProblems(s.err, err, dir)
 		return failed()
+	}
+	if !o.showSecrets {
+		redactSecrets(res)
 	}
 	if o.outDir != "" {
 		return writeClusters(res, o.outDir, o.output, s.err)
@@ -158,4 +171,17 @@ func watchRender(ctx context.Context, dir string, o renderOptions, s streams, re
 			rendered(err)
 		}
 	})
+}
+
+// redactSecrets replaces the values of every Secret of res with markers
+// (redact.Secret), so that render prints none unless
+// --show-secrets.
+func redactSecrets(res *render.Result) {
+	for i := range res.Clusters {
+		for j, obj := range res.Clusters[i].Objects {
+			if redact.IsSecret(obj) {
+				res.Clusters[i].Objects[j] = redact.Secret(obj)
+			}
+		}
+	}
 }

@@ -41,6 +41,7 @@ type serveOptions struct {
 	lineageBranch     string
 	followTimeout     time.Duration
 	render            renderBoundsOptions
+	sops              sopsOptions
 	lineageAuthor     string
 	notifyConfig      string
 	leader            leaderOptions
@@ -107,6 +108,7 @@ shows what each cluster runs.`,
 	f.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification providers (generic webhook, Slack), best mounted from a Secret; see README")
 	f.DurationVar(&o.followTimeout, "follow-timeout", clusterrun.FollowTimeout, "how long the runs an apply started are followed before its record is written with them as last seen")
 	addRenderBoundsFlags(f, &o.render)
+	addSOPSFlags(f, &o.sops)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
 	return cmd
@@ -130,6 +132,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	}
 	useKlog(log)
 	src, err := newServeSource(o)
+	if err != nil {
+		return err
+	}
+	keys, err := o.sops.serveKeys()
 	if err != nil {
 		return err
 	}
@@ -165,8 +171,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
 		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: bothRecorded(gh.recorded(), notifierRecord(notifier)),
-		RenderBounds: bounds,
-		Log:          log, Metrics: daemon.NewMetrics(reg),
+		RenderBounds: bounds, SOPS: keys,
+		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {

@@ -67,6 +67,10 @@ func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writ
 	if err != nil {
 		return nil, err
 	}
+	keys, err := o.sops.serveKeys()
+	if err != nil {
+		return nil, err
+	}
 	bounds, err := o.render.bounds()
 	if err != nil {
 		return nil, err
@@ -84,7 +88,7 @@ func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writ
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
 		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
 		Check: pullrequest.Options{
-			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
+			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds, SOPS: keys,
 			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) {
 				return conn.Connect(ctx, cluster)
 			},

@@ -23,6 +23,7 @@ type validateReport struct {
 
 func newValidateCommand(s streams) *cobra.Command {
 	var output string
+	var sops sopsOptions
 	cmd := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Validate the declarations of a config repo",
@@ -42,7 +43,11 @@ problem on its line of a pull request's diff.`,
 			}
 			dir := args[0]
 			// Everything render checks: validate passes only what renders.
-			res, err := render.Dir(cmd.Context(), dir, render.Options{UpstreamSchemas: true})
+			keys, err := sops.keys()
+			if err != nil {
+				return err
+			}
+			res, err := render.Dir(cmd.Context(), dir, render.Options{UpstreamSchemas: true, SOPS: keys})
 			switch output {
 			case "json":
 				return printValidateJSON(s.out, dir, res, err)
@@ -63,6 +68,7 @@ problem on its line of a pull request's diff.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text (path:line:col: message), json, or github (Actions annotations)")
 	cmd.Flags().StringVar(&output, "format", "text", "the same as --output")
+	addSOPSFlags(cmd.Flags(), &sops)
 	return cmd
 }
 

@@ -74,6 +74,8 @@ type Config struct {
 	// child process); a revision past them is reported, not retried, and
 	// the previous one stays in force.
 	RenderBounds render.Bounds
+	// SOPS are the keys that decrypt the repo's SOPS files.
+	SOPS render.SOPSKeys
 	// Recorded, when set, is called with the finished record of every run
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
@@ -191,7 +193,7 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	if !fresh {
 		return
 	}
-	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision}, d.cfg.RenderBounds)
+	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS}, d.cfg.RenderBounds)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down

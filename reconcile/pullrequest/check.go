@@ -60,6 +60,23 @@ type Options struct {
 	// RenderBounds bound the render of each side (its time, and a child
 	// process): a head past them is invalid, with a problem that says so.
 	RenderBounds render.Bounds
+	// SOPS are the keys that decrypt the repo's SOPS files. A pull
+	// request from a fork never gets them (see ForkSOPSPolicy).
+	SOPS render.SOPSKeys
+}
+
+// ForkSOPSPolicy is why a fork's pull request is checked without SOPS
+// keys: both sides render with SOPS files not decrypted (their Secrets
+// hold placeholders that change only when the ciphertext does), so the
+// plan still shows which Secrets change, and the comment lists the files.
+const ForkSOPSPolicy = "a pull request from a fork never gets the SOPS decryption keys"
+
+// sopsKeys are the keys a check of pr may use.
+func (o Options) sopsKeys(fork bool) render.SOPSKeys {
+	if fork {
+		return render.SOPSKeys{Withheld: ForkSOPSPolicy}
+	}
+	return o.SOPS
 }
 
 // ClusterResult is the check of one cluster.
@@ -89,8 +106,10 @@ type Result struct {
 	Repo        string      `json:"repo"`
 	PullRequest PullRequest `json:"pullRequest"`
 	// Fork is set for a pull request from another repository: no live
-	// dry-run, whatever Dial.
+	// dry-run, whatever Dial, and no SOPS keys.
 	Fork bool `json:"fork,omitempty"`
+	// SOPSWithheld are the head's SOPS files not decrypted (a fork's).
+	SOPSWithheld []string `json:"sopsWithheld,omitempty"`
 	// Problems are the head's invalid declarations; none when valid.
 	Problems []render.Problem `json:"problems,omitempty"`
 	// Declarations is the number of the head's declarations.
@@ -213,7 +232,8 @@ func gitAuth(repoURL, cloneURL, token string) transport.AuthMethod {
 // (its failure is res.BaseError), each within o.RenderBounds; a side that
 // does not render is nil.
 func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result, o Options) (base, head *render.Result) {
-	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA, UpstreamSchemas: true}, o.RenderBounds)
+	keys := o.sopsKeys(res.Fork)
+	head, err := render.DirBounded(ctx, co.HeadDir, render.Options{Revision: pr.Head.SHA, UpstreamSchemas: true, SOPS: keys}, o.RenderBounds)
 	if err != nil {
 		res.secrets = render.SecretValues(err)
 		res.Problems = render.Problems(err, co.HeadDir, render.Explain())
@@ -223,7 +243,8 @@ func renderSides(ctx context.Context, co *Checkout, pr *PullRequest, res *Result
 		return nil, nil
 	}
 	res.Declarations = len(head.Declarations)
-	base, err = render.DirBounded(ctx, co.BaseDir, render.Options{Revision: pr.Base.SHA}, o.RenderBounds)
+	res.SOPSWithheld = head.SOPSWithheld
+	base, err = render.DirBounded(ctx, co.BaseDir, render.Options{Revision: pr.Base.SHA, SOPS: keys}, o.RenderBounds)
 	if err != nil {
 		res.secrets = append(res.secrets, render.SecretValues(err)...)
 		var msgs []string

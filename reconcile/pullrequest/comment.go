@@ -183,6 +183,13 @@ func writeHeader(b *strings.Builder, r *Result) {
 	if r.Fork {
 		fmt.Fprintf(b, "> [!NOTE]\n> This pull request comes from a fork (%s): it is checked without cluster credentials, so no live dry-run runs.\n\n", code(forkName(pr)))
 	}
+	if len(r.SOPSWithheld) > 0 {
+		names := make([]string, len(r.SOPSWithheld))
+		for i, f := range r.SOPSWithheld {
+			names[i] = code(f)
+		}
+		fmt.Fprintf(b, "> [!NOTE]\n> %d SOPS file(s) were not decrypted (%s): %s. Their Secrets are checked by their encrypted form: the plan shows a Secret as changed when its ciphertext changed.\n\n", len(names), ForkSOPSPolicy, strings.Join(names, ", "))
+	}
 }
 
 // forkName is the head's repository, or a word for a deleted fork.

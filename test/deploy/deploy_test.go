@@ -364,7 +364,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]string{"trellis-git": "token", "trellis-webhook": "secret", "trellis-github": "token", "trellis-notify": "notify.yaml"}, secrets)
+	assert.Equal(t, map[string]string{"trellis-git": "token", "trellis-webhook": "secret", "trellis-github": "token", "trellis-notify": "notify.yaml", "trellis-sops": "keys.txt"}, secrets)
 
 	// The repo comes from ConfigMap trellis-config, which has every key the
 	// container reads.
