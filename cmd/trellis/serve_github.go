@@ -49,7 +49,7 @@ type serveGitHub struct {
 // newServeGitHub builds the pull-request side from o, or nil without
 // --github-repo. The live dry-run of a pull request reaches its clusters
 // through conn, as the daemon does; a fork never gets a client.
-func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, log *slog.Logger) (*serveGitHub, error) {
+func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, checked func(int, *pullrequest.Result, error), log *slog.Logger) (*serveGitHub, error) {
 	g := o.github
 	if g.repo == "" {
 		if g.apiURL != "" || g.tokenFile != "" {
@@ -78,7 +78,7 @@ func newServeGitHub(o serveOptions, conn *connector, records *lineage.Writer, lo
 	}
 	log = log.With("github", g.repo)
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
-		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
+		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: bothChecked(recordChecks(records, log), checked),
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds,
 			Dial: func(cluster render.Cluster, _ bool) (*reconcile.Client, error) { return conn.connect(cluster) },
@@ -107,6 +107,17 @@ func recordChecks(w *lineage.Writer, log *slog.Logger) func(int, *pullrequest.Re
 		defer cancel()
 		if err := w.Write(ctx, []byte(res.Body), res.Records()...); err != nil {
 			log.Warn("lineage records of a pull-request check not pushed yet", "pr", res.PullRequest.Number, "error", err)
+		}
+	}
+}
+
+// bothChecked calls a, then b, each when set.
+func bothChecked(a, b func(int, *pullrequest.Result, error)) func(int, *pullrequest.Result, error) {
+	return func(n int, res *pullrequest.Result, err error) {
+		for _, f := range []func(int, *pullrequest.Result, error){a, b} {
+			if f != nil {
+				f(n, res, err)
+			}
 		}
 	}
 }

@@ -138,7 +138,7 @@ func TestServeGitHubFlags(t *testing.T) {
 		return o
 	}
 	conn := newConnector("")
-	g, err := newServeGitHub(parse(), conn, nil, quietLogger())
+	g, err := newServeGitHub(parse(), conn, nil, nil, quietLogger())
 	require.NoError(t, err)
 	assert.Nil(t, g, "no --github-repo, no pull requests")
 	assert.Nil(t, g.recorded())
@@ -161,14 +161,14 @@ func TestServeGitHubFlags(t *testing.T) {
 		{[]string{"--github-repo", "acme/platform", "--github-token-file", filepath.Join(t.TempDir(), "none")}, "t", "--github-token-file: open "},
 	} {
 		t.Setenv(serveTokenEnv, tt.env)
-		_, err := newServeGitHub(parse(tt.args...), conn, nil, quietLogger())
+		_, err := newServeGitHub(parse(tt.args...), conn, nil, nil, quietLogger())
 		require.Error(t, err, "%v", tt.args)
 		assert.True(t, isUsageError(err), "%v: %v", tt.args, err)
 		assert.Contains(t, err.Error(), tt.err)
 	}
 
 	t.Setenv(serveTokenEnv, "t")
-	g, err = newServeGitHub(parse("--github-repo", "acme/platform"), conn, nil, quietLogger())
+	g, err = newServeGitHub(parse("--github-repo", "acme/platform"), conn, nil, nil, quietLogger())
 	require.NoError(t, err)
 	require.NotNil(t, g)
 	for _, tt := range []struct {
