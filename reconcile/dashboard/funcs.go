@@ -30,6 +30,7 @@ func (s *server) funcs() template.FuncMap {
 		"runURL":    s.links.run,
 		"path":      url.PathEscape,
 		"clip":      clip,
+		"kindName":  func(k string) string { return kindNames[k] },
 	}
 }
 

@@ -19,6 +19,12 @@ const (
 	NodeTrial      = "trial"
 )
 
+// kindNames are the kinds as a graph shows them.
+var kindNames = map[string]string{
+	NodeCommit: "commit", NodeRun: "pipeline run", NodeModel: "model", NodeEndpoint: "endpoint",
+	NodeExperiment: "experiment", NodeTrial: "optimal trial",
+}
+
 // columns place each kind of node, left to right.
 var columns = map[string]int{
 	NodeCommit: 0, NodeRun: 1, NodeExperiment: 1, NodeModel: 2, NodeTrial: 2, NodeEndpoint: 3,
@@ -101,11 +107,11 @@ func (b *graphBuilder) runNode(cluster string, f lineage.Followed, rec string, l
 		detail = "not followed"
 	}
 	return b.node(Node{ID: "run:" + cluster + "/" + f.Namespace + "/" + f.Name, Kind: NodeRun, Label: f.Name,
-		Detail: "pipeline run · " + detail, Href: links.run(rec)})
+		Detail: detail, Href: links.run(rec)})
 }
 
 func (b *graphBuilder) modelNode(uri string) string {
-	return b.node(Node{ID: "model:" + uri, Kind: NodeModel, Label: uri, Detail: "model artifact"})
+	return b.node(Node{ID: "model:" + uri, Kind: NodeModel, Label: uri, Detail: "artifact"})
 }
 
 func (b *graphBuilder) endpointNode(cluster, namespace, name, detail, rec string, links linker) string {
@@ -117,8 +123,7 @@ func (b *graphBuilder) endpointNode(cluster, namespace, name, detail, rec string
 // run produced the model an endpoint serves.
 func TraceGraph(c lineage.Chain, links linker) Graph {
 	b := newGraphBuilder()
-	detail := "endpoint · " + c.Serving.Phase
-	ep := b.endpointNode(c.Endpoint.Cluster, c.Serving.Namespace, c.Serving.Name, detail, c.Endpoint.RunID, links)
+	ep := b.endpointNode(c.Endpoint.Cluster, c.Serving.Namespace, c.Serving.Name, c.Serving.Phase, c.Endpoint.RunID, links)
 	model := b.modelNode(c.ModelURI)
 	if c.Producer != nil {
 		var commit string
@@ -151,7 +156,7 @@ func ForwardGraph(o lineage.Outcome, links linker) Graph {
 			b.edge(run, model)
 			for _, s := range p.Served {
 				if s.Pin.URI == out.Value {
-					ep := b.endpointNode(p.Cluster, s.Pin.Namespace, s.Pin.Endpoint, "endpoint · pinned", s.Record.RunID, links)
+					ep := b.endpointNode(p.Cluster, s.Pin.Namespace, s.Pin.Endpoint, "pinned", s.Record.RunID, links)
 					b.edge(model, ep)
 				}
 			}
@@ -164,11 +169,11 @@ func ForwardGraph(o lineage.Outcome, links linker) Graph {
 				continue
 			}
 			exp := b.node(Node{ID: "experiment:" + r.Cluster + "/" + f.Namespace + "/" + f.Name, Kind: NodeExperiment,
-				Label: f.Name, Detail: "experiment · " + f.Phase, Href: links.run(r.RunID)})
+				Label: f.Name, Detail: f.Phase, Href: links.run(r.RunID)})
 			b.edge(commit, exp)
 			if trial := optimalTrial(f); trial != "" {
 				b.edge(exp, b.node(Node{ID: "trial:" + r.Cluster + "/" + f.Namespace + "/" + trial, Kind: NodeTrial,
-					Label: trial, Detail: "optimal trial", Href: links.run(r.RunID)}))
+					Label: trial, Detail: "best of the experiment", Href: links.run(r.RunID)}))
 			}
 		}
 	}
