@@ -231,13 +231,18 @@ func startDashboard(addr string, o dashboard.Options, log *slog.Logger) (func(),
 	if err != nil {
 		return nil, fmt.Errorf("--dashboard-addr: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Pages in flight end with the server: their reads are canceled.
+	base, stop := context.WithCancel(context.Background())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("dashboard", "url", "http://"+ln.Addr().String()+dashboard.Prefix)
 	return func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
+		stop()
+		shutdown, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
-		_ = srv.Shutdown(shutdown)
+		if srv.Shutdown(shutdown) != nil {
+			_ = srv.Close()
+		}
 	}, nil
 }
 
