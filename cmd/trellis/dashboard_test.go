@@ -72,7 +72,7 @@ spec:
   model: {format: sklearn, fromPipeline: {pipeline: train, step: train, artifact: model}}
   replicas: {min: 1, max: 1}
 `, ns),
-		"clusters/a/secret.yaml": fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: registry, namespace: %s-a}\nstringData: {token: %s}\n", ns, canary),
+		"clusters/a/secret.yaml":   fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: registry, namespace: %s-a}\nstringData: {token: %s}\n", ns, canary),
 		"clusters/b/settings.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: %s-b}\ndata: {v: %q}\n", ns, setting),
 	}
 }
