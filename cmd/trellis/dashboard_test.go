@@ -200,6 +200,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitFor("b suspended", `document.querySelector('[data-cluster="b"]')?.textContent.includes("suspended")`)
 	shoot("clusters.png")
 
+	// A narrow window: the cards stack, nothing scrolls sideways.
+	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(480, 900)))
+	waitFor("the narrow layout", `window.innerWidth === 480`)
+	assert.Equal(t, "true", eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`), "no sideways scroll")
+	assert.Equal(t, "true", eval(`(() => { const [a, b] = document.querySelectorAll(".card"); return String(b.getBoundingClientRect().top >= a.getBoundingClientRect().bottom); })()`), "stacked")
+	shoot("clusters-narrow.png")
+	require.NoError(t, chromedp.Do(tab, chromedp.EmulateReset()))
+
 	// The pipeline run the first revision started succeeds (as Argo's
 	// controller would say), the endpoint is pinned to its model and
 	// becomes ready (as KServe would say); the records reach the branch.

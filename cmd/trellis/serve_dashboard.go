@@ -122,9 +122,16 @@ func (b *serveBoard) Clusters(ctx context.Context) ([]dashboard.ClusterView, err
 		return nil, errors.New("the daemon is not running")
 	}
 	rejected := b.d.Rejected()
+	states := b.d.Clusters()
+	// The values of every Secret of the revision, whichever cluster holds
+	// it: a commit message is every cluster's.
+	var secrets []string
+	for _, st := range states {
+		secrets = append(secrets, lineage.SecretValues(st.Cluster.Objects)...)
+	}
+	red := b.redactor.WithValues(secrets...)
 	var out []dashboard.ClusterView
-	for _, st := range b.d.Clusters() {
-		red := b.redactor.WithValues(lineage.SecretValues(st.Cluster.Objects)...)
+	for _, st := range states {
 		v := dashboard.ClusterView{Name: st.Cluster.Name}
 		b.mu.Lock()
 		last, ok := b.applies[st.Cluster.Name]
