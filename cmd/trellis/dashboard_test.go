@@ -206,7 +206,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	assert.Equal(t, "true", eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`), "no sideways scroll")
 	assert.Equal(t, "true", eval(`(() => { const [a, b] = document.querySelectorAll(".card"); return String(b.getBoundingClientRect().top >= a.getBoundingClientRect().bottom); })()`), "stacked")
 	shoot("clusters-narrow.png")
-	require.NoError(t, chromedp.Do(tab, chromedp.EmulateReset()))
+	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(1360, 900)))
 
 	// The pipeline run the first revision started succeeds (as Argo's
 	// controller would say), the endpoint is pinned to its model and
