@@ -92,7 +92,8 @@ demo: build devcluster-up
 # the foreground, with its dashboard on $(DEMO_DASHBOARD). examples/ reaches
 # staging through the kubeconfig context ml-staging: a copy of the dev
 # cluster's kubeconfig names its context so. prod (context ml-prod) has no
-# cluster here: the dashboard shows why it fails.
+# cluster here: the dashboard shows why it fails. --source-id local is
+# `trellis apply`'s: serve takes over the inventory the demo's apply wrote.
 DEMO_DASHBOARD_ADDR ?= 127.0.0.1:8081
 DEMO_DASHBOARD = http://$(DEMO_DASHBOARD_ADDR)/ui/
 DEMO_KUBECONFIG = $(CURDIR)/.cache/demo/kubeconfig
@@ -102,7 +103,7 @@ demo-dashboard: build
 	@echo "dashboard: $(DEMO_DASHBOARD)   (Ctrl-C stops)"
 	$(TRELLIS) serve --repo file://$(DEMO_REPO) --ref main --kubeconfig $(DEMO_KUBECONFIG) \
 		--listen 127.0.0.1:0 --dashboard-addr $(DEMO_DASHBOARD_ADDR) --interval 30s \
-		--state-dir $(CURDIR)/.cache/demo/serve-state
+		--source-id local --state-dir $(CURDIR)/.cache/demo/serve-state
 
 clean:
 	rm -rf $(BIN) .cache/demo

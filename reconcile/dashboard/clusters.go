@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 
 	"trellis.dev/trellis/reconcile"
@@ -42,8 +43,11 @@ func (s *server) clusters(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, v := range views {
-		v.Errors = s.redact(v.Errors)
+		v.Errors = s.redact(shorten(v.Errors))
 		v.Unreachable = s.o.Redactor.Redact(v.Unreachable)
+		if contains(v.Errors, v.Unreachable) {
+			v.Unreachable = "" // said once is enough
+		}
 		card := clusterCard{ClusterView: v}
 		for _, rec := range recs {
 			if rec.Cluster != v.Name || rec.Result == lineage.DryRun {
@@ -88,4 +92,17 @@ func clustersOf(recs []lineage.Record) []ClusterView {
 	}
 	sortViews(out)
 	return out
+}
+
+// maxCardErrors is how many errors a cluster's card lists; its last run
+// has them all.
+const maxCardErrors = 5
+
+// shorten keeps the first errors of a card, and says how many it left out.
+func shorten(errs []string) []string {
+	if len(errs) <= maxCardErrors+1 {
+		return errs
+	}
+	out := append([]string(nil), errs[:maxCardErrors]...)
+	return append(out, fmt.Sprintf("… and %d more: see the last run", len(errs)-maxCardErrors))
 }

@@ -154,3 +154,26 @@ func TestGraphEdges(t *testing.T) {
 	}
 	assert.Equal(t, "https://github.com/acme/ml-config/commit/"+revA, TraceGraph(chain, links).Nodes[2].Href, "the commit links to its host")
 }
+
+// TestShorten: a card lists at most five errors and says how many more
+// its last run has.
+func TestShorten(t *testing.T) {
+	errs := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = string(rune('a' + i))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		n    int
+		want []string
+	}{
+		{0, errs(0)},
+		{5, errs(5)},
+		{6, errs(6)}, // one more line is no shorter than the sum-up
+		{9, append(errs(5), "… and 4 more: see the last run")},
+	} {
+		assert.Equal(t, tc.want, shorten(errs(tc.n)), tc.n)
+	}
+}
