@@ -23,6 +23,9 @@ const EnvPath = "TRELLIS_CHROMIUM"
 // Path returns the Chromium binary, or an error that says how to get one.
 func Path() (string, error) {
 	if p := os.Getenv(EnvPath); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("$%s: %w", EnvPath, err)
+		}
 		return p, nil
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
