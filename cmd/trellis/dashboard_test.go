@@ -117,8 +117,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	ns := cp.Namespace(t)
 	const canary = "canary-dash-5e1f9c0b7d"
 	const secret = "webhook-secret"
-	shots := t.ArtifactDir()
-	t.Logf("screenshots: %s", shots)
+	shots := browser.ScreenshotDir(t)
 
 	git := gitserver.Start(t, gitserver.Options{})
 	url := git.NewRepo(t, "config")

@@ -259,6 +259,12 @@ func (b *graphBuilder) layout() Graph {
 		e.Path = fmt.Sprintf("M%d %d C%d %d, %d %d, %d %d", x1, y1, mid, y1, mid, y2, x2, y2)
 	}
 	sort.SliceStable(g.Edges, func(i, j int) bool { return g.Edges[i].From < g.Edges[j].From })
+	sort.SliceStable(g.Nodes, func(i, j int) bool {
+		if g.Nodes[i].X != g.Nodes[j].X {
+			return g.Nodes[i].X < g.Nodes[j].X
+		}
+		return g.Nodes[i].Y < g.Nodes[j].Y
+	})
 	g.Width = 2*margin + (maxCol+1)*nodeWidth + maxCol*colGap
 	g.Height = 2*margin + max(1, int(next))*(nodeHeight+rowGap) - rowGap
 	return g

@@ -152,7 +152,7 @@ func TestGraphEdges(t *testing.T) {
 			assert.Less(t, xs[e.From], xs[e.To], "%s: left to right: %s → %s", tc.name, e.From, e.To)
 		}
 	}
-	assert.Equal(t, "https://github.com/acme/ml-config/commit/"+revA, TraceGraph(chain, links).Nodes[2].Href, "the commit links to its host")
+	assert.Equal(t, "https://github.com/acme/ml-config/commit/"+revA, TraceGraph(chain, links).Nodes[0].Href, "the commit, first, links to its host")
 }
 
 // TestShorten: a card lists at most five errors and says how many more

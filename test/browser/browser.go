@@ -77,6 +77,25 @@ func Start(t testing.TB) context.Context {
 	return ctx
 }
 
+// EnvScreenshots names a directory that keeps the screenshots of every
+// run; without it they go to the test's artifact directory, kept with
+// `go test -artifacts -outputdir DIR`.
+const EnvScreenshots = "TRELLIS_SCREENSHOTS"
+
+// ScreenshotDir returns where the test's screenshots go, and logs it.
+func ScreenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := t.ArtifactDir()
+	if env := os.Getenv(EnvScreenshots); env != "" {
+		dir = filepath.Join(env, t.Name())
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("$%s: %v", EnvScreenshots, err)
+		}
+	}
+	t.Logf("screenshots: %s", dir)
+	return dir
+}
+
 // Screenshot writes a PNG of the whole page to dir/name and returns its
 // path.
 func Screenshot(ctx context.Context, dir, name string) (string, error) {
