@@ -9,6 +9,9 @@ import (
 // hexRevision is a full or abbreviated commit hash.
 var hexRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
+// repoPath is a repository's path on a forge: owner/name, maybe groups.
+var repoPath = regexp.MustCompile(`^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~-]+)+$`)
+
 // forges are the hosts whose commit pages CommitURL knows, by the path
 // between the repository and the hash.
 var forges = map[string]string{
@@ -32,7 +35,7 @@ func CommitURL(repoURL, rev string) string {
 		return ""
 	}
 	path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
-	if strings.Count(path, "/") < 1 || strings.ContainsAny(path, "?#\\ ") || strings.Contains(path, "..") {
+	if !repoPath.MatchString(path) || strings.Contains(path, "..") {
 		return ""
 	}
 	return "https://" + strings.ToLower(host) + "/" + path + sep + rev

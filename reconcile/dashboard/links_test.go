@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,4 +29,26 @@ func TestCommitURL(t *testing.T) {
 	}
 	assert.Empty(t, CommitURL("https://github.com/acme/repo", "main"), "a branch name is no commit")
 	assert.Empty(t, CommitURL("https://github.com/acme/repo", "<script>"), "nor is markup")
+}
+
+// FuzzCommitURL: whatever a record says its repo URL is, a link is none
+// or an https page of a known host, with nothing a page could misread.
+func FuzzCommitURL(f *testing.F) {
+	for _, s := range []string{"https://github.com/acme/r.git", "git@gitlab.com:g/s/r.git", "ssh://git@codeberg.org/a/b",
+		"https://github.com/a/../b", "javascript:alert(1)", "https://github.com/a/b?<script>", "git@github.com:a/b\"c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, repo string) {
+		got := CommitURL(repo, "0123456789abcdef0123456789abcdef01234567")
+		if got == "" {
+			return
+		}
+		known := false
+		for host := range forges {
+			known = known || strings.HasPrefix(got, "https://"+host+"/")
+		}
+		if !known || strings.ContainsAny(got, "\"'<> \\?#\n\r\t") || strings.Contains(got, "..") || strings.Contains(got, "@") {
+			t.Fatalf("CommitURL(%q) = %q", repo, got)
+		}
+	})
 }
