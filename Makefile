@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 
 include test/controlplane.mk
 
-.PHONY: all build release test test-race test-short bench lint fuzz demo clean
+.PHONY: all build release test test-race test-short bench lint fuzz demo demo-dashboard browser clean
 
 all: build
 
@@ -42,8 +42,9 @@ release:
 # -race) runs without it.
 RACE_PKGS := ./reconcile/daemon/ ./reconcile/lineage/ ./reconcile/pullrequest/
 
-## test: every test, against a real kube-apiserver and etcd (built by `make tools`); RACE_PKGS under -race
-test: tools
+## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
+## and, for the dashboard, a real headless Chromium (installed by `make browser`); RACE_PKGS under -race
+test: tools browser
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test $(TESTFLAGS) -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e trellis.dev/trellis/$(patsubst ./%/,%,$(p))))
 	$(MAKE) --no-print-directory test-race
 
@@ -51,6 +52,18 @@ test: tools
 test-race: tools
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -race $(TESTFLAGS) -count=1 $(RACE_PKGS)
 	$(GO) test $(TESTFLAGS) -count=1 -run '^TestLineageWriterRace$$' ./reconcile/lineage/
+
+## browser: Chromium for the dashboard's browser tests: Debian's chromium
+## package, installed with apt-get when /usr/bin/chromium is missing (as root),
+## unless $$TRELLIS_CHROMIUM names another binary
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -n "$$TRELLIS_CHROMIUM" ] || [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "make browser: no $(CHROMIUM): install Debian's chromium package (apt-get install chromium), or set TRELLIS_CHROMIUM to a Chromium binary" >&2; exit 1; fi; \
+	echo "installing chromium (apt-get)"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 ## test-short: the tests that need no control plane
 test-short:
@@ -74,6 +87,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadTree$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
 	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
+	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/dashboard/
 
 ## demo: start a local control plane with the upstream CRDs, apply examples/ to it as a Git repo with lineage, leave it running
 # examples/ declares two clusters, staging and prod, with the same namespaces;
@@ -98,7 +112,25 @@ demo: build devcluster-up
 	@echo "  look:        kubectl $(DEMO_KUBE) get workflowtemplates,workflows,experiments,inferenceservices -A"
 	@echo "  lineage:     $(TRELLIS) lineage show --repo $(DEMO_REPO) RUN-ID [--log]"
 	@echo "  again:       $(TRELLIS) apply $(DEMO_REPO) --cluster staging $(DEMO_KUBE)   (a no-op)"
+	@echo "  dashboard:   make demo-dashboard   (runs trellis serve until Ctrl-C), then open $(DEMO_DASHBOARD)"
 	@echo "  stop it:     make devcluster-down"
+
+# demo-dashboard runs `trellis serve` on the demo's repo and the dev cluster, in
+# the foreground, with its dashboard on $(DEMO_DASHBOARD). examples/ reaches
+# staging through the kubeconfig context ml-staging: a copy of the dev
+# cluster's kubeconfig names its context so. prod (context ml-prod) has no
+# cluster here: the dashboard shows why it fails. --source-id local is
+# `trellis apply`'s: serve takes over the inventory the demo's apply wrote.
+DEMO_DASHBOARD_ADDR ?= 127.0.0.1:8081
+DEMO_DASHBOARD = http://$(DEMO_DASHBOARD_ADDR)/ui/
+DEMO_KUBECONFIG = $(CURDIR)/.cache/demo/kubeconfig
+demo-dashboard: build
+	@test -d $(DEMO_REPO)/.git || { echo "run make demo first" >&2; exit 1; }
+	sed 's/\b$(DEVCLUSTER_CONTEXT)\b/ml-staging/g' $(DEVCLUSTER_DIR)/kubeconfig > $(DEMO_KUBECONFIG)
+	@echo "dashboard: $(DEMO_DASHBOARD)   (Ctrl-C stops)"
+	$(TRELLIS) serve --repo file://$(DEMO_REPO) --ref main --kubeconfig $(DEMO_KUBECONFIG) \
+		--listen 127.0.0.1:0 --dashboard-addr $(DEMO_DASHBOARD_ADDR) --interval 30s \
+		--source-id local --state-dir $(CURDIR)/.cache/demo/serve-state
 
 clean:
 	rm -rf $(BIN) .cache/demo

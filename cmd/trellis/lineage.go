@@ -53,7 +53,7 @@ func newLineageCommand(s streams) *cobra.Command {
 		Long: "Every run of trellis commits a lineage record and its log to the lineage branch\n" +
 			"of the config repo (default " + lineage.DefaultBranch + "). These commands read them.",
 	}
-	cmd.AddCommand(newLineageListCommand(s), newLineageShowCommand(s), newLineageTraceCommand(s))
+	cmd.AddCommand(newLineageListCommand(s), newLineageShowCommand(s), newLineageTraceCommand(s), newLineageServeCommand(s))
 	return cmd
 }
 

@@ -21,6 +21,7 @@ import (
 	"trellis.dev/trellis/reconcile"
 	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/reconcile/dashboard"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/source"
 )
@@ -46,6 +47,8 @@ type serveOptions struct {
 	notifyConfig      string
 	leader            leaderOptions
 	github            serveGitHubOptions
+	dashboardAddr     string
+	dashboardAsked    bool // --dashboard-addr given
 }
 
 func newServeCommand(s streams) *cobra.Command {
@@ -63,6 +66,11 @@ stays in force.
 HTTP on --listen: /healthz, /readyz, /metrics (Prometheus) and /hooks/github
 (push and pull_request webhooks, verified with the secret of
 --webhook-secret-file; a valid one triggers an immediate poll).
+
+A read-only dashboard (clusters, runs, the lineage graph, pull-request plans)
+is served under /ui/ on --dashboard-addr, a listener of its own, by default on
+loopback only: reach it with a port-forward or an auth proxy, never through
+the webhook's port. GET only, no forms, no Secret value.
 
 With --github-repo OWNER/NAME, the open pull requests of the config repo are
 checked as ` + "`trellis pr`" + ` checks them (sticky plan comment, trellis/validate and
@@ -85,6 +93,7 @@ shows what each cluster runs.`,
 			if o.repo == "" {
 				return usageError{errors.New("--repo is required")}
 			}
+			o.dashboardAsked = cmd.Flags().Changed("dashboard-addr")
 			return runServe(cmd.Context(), o, s)
 		},
 	}
@@ -111,6 +120,7 @@ shows what each cluster runs.`,
 	addSOPSFlags(f, &o.sops)
 	addLeaderFlags(f, &o.leader)
 	addServeGitHubFlags(f, &o.github)
+	addDashboardFlag(f, &o.dashboardAddr)
 	return cmd
 }
 
@@ -153,7 +163,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	conn := clusterrun.NewPool(o.kubeconfig)
-	gh, err := newServeGitHub(o, conn, writer, log)
+	board := newServeBoard(conn, o.sourceID, o.repo)
+	gh, err := newServeGitHub(o, conn, writer, board.checked, log)
 	if err != nil {
 		return err
 	}
@@ -164,7 +175,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.Connect,
-		Applied: func(_ context.Context, cs *reconcile.ChangeSet, err error) {
+		Applied: func(ctx context.Context, cs *reconcile.ChangeSet, err error) {
+			board.applied(ctx, cs, err)
 			if err != nil {
 				conn.Forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
@@ -174,6 +186,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		RenderBounds: bounds, SOPS: keys,
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
+	board.d = d
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
@@ -207,6 +220,19 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		}
 	}()
 	log.Info("serving", "listen", ln.Addr().String(), "repo", source.StripCredentials(o.repo), "ref", o.ref, "interval", o.interval.String())
+	stopDashboard, err := startDashboard(o.dashboardAddr, dashboard.Options{
+		Lineage: serveLineageReader(o), Daemon: board, Refresh: dashboardRefresh, Log: log}, log)
+	switch {
+	case err != nil && o.dashboardAsked:
+		_ = srv.Close()
+		return err
+	case err != nil:
+		// The default address is taken (another serve on this host):
+		// reconciling matters more than the dashboard.
+		log.Warn("no dashboard; pass a free --dashboard-addr to have one", "error", err)
+	default:
+		defer stopDashboard()
+	}
 	err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

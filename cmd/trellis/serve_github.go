@@ -52,7 +52,7 @@ type serveGitHub struct {
 // newServeGitHub builds the pull-request side from o, or nil without
 // --github-repo. The live dry-run of a pull request reaches its clusters
 // through conn, as the daemon does; a fork never gets a client.
-func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writer, log *slog.Logger) (*serveGitHub, error) {
+func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writer, checked func(context.Context, int, *pullrequest.Result, error), log *slog.Logger) (*serveGitHub, error) {
 	g := o.github
 	if g.repo == "" {
 		if g.apiURL != "" || g.tokenFile != "" {
@@ -86,7 +86,7 @@ func newServeGitHub(o serveOptions, conn *clusterrun.Pool, records *lineage.Writ
 	}
 	log = log.With("github", g.repo)
 	watcher := pullrequest.NewWatcher(pullrequest.WatchOptions{
-		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: recordChecks(records, log),
+		GitHub: gh, PollInterval: g.pollInterval, Log: log, Checked: bothChecked(recordChecks(records, log), checked),
 		Check: pullrequest.Options{
 			GitToken: token, WorkDir: work, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds, SOPS: keys,
 			Dial: func(ctx context.Context, cluster render.Cluster, _ bool) (*reconcile.Client, error) {
@@ -124,6 +124,17 @@ func recordChecks(w *lineage.Writer, log *slog.Logger) func(context.Context, int
 
 // recordChecksTimeout bounds the push of a check's lineage records.
 const recordChecksTimeout = 2 * time.Minute
+
+// bothChecked calls a, then b, each when set.
+func bothChecked(a, b func(context.Context, int, *pullrequest.Result, error)) func(context.Context, int, *pullrequest.Result, error) {
+	return func(ctx context.Context, n int, res *pullrequest.Result, err error) {
+		for _, f := range []func(context.Context, int, *pullrequest.Result, error){a, b} {
+			if f != nil {
+				f(ctx, n, res, err)
+			}
+		}
+	}
+}
 
 // serveGitHubToken reads the token from file, else from
 // $TRELLIS_GITHUB_TOKEN, else from $GITHUB_TOKEN. Its value is never part

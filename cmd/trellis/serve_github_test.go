@@ -59,7 +59,8 @@ func TestServeGitHub(t *testing.T) {
 		exited <- run(ctx, []string{"serve", "--repo", "file://" + git.URL(), "--ref", "main", "--kubeconfig", kubeconfig,
 			"--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"),
 			"--webhook-secret-file", secretFile, "--interval", "1h",
-			"--github-repo", prRepo, "--github-api-url", api.URL, "--pr-poll-interval", "1h"}, &stdout, &stderr)
+			"--github-repo", prRepo, "--github-api-url", api.URL, "--pr-poll-interval", "1h",
+			"--dashboard-addr", "127.0.0.1:0"}, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -125,6 +126,22 @@ func TestServeGitHub(t *testing.T) {
 		}
 		return checks == 2
 	}, time.Minute, 20*time.Millisecond, "a record per check of pull request 7; stdout: %s", &stdout)
+
+	// The dashboard shows the last plan of pull request 7, linking to it.
+	require.True(t, dashboardURL.MatchString(stdout.String()), "stdout: %s", &stdout)
+	var page string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(dashboardURL.FindStringSubmatch(stdout.String())[1] + "pulls")
+		if err != nil {
+			return false
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		page = string(b)
+		return err == nil && strings.Contains(page, "head <code class=\"sha\">"+head[:7]+"</code>")
+	}, time.Minute, 20*time.Millisecond, "the last check's head")
+	assert.Contains(t, page, `<a href="https://github.com/`+prRepo+`/pull/7">#7</a>`)
+	assert.Contains(t, page, "<h3>dev</h3>", "its plan for cluster dev")
 }
 
 func TestServeGitHubFlags(t *testing.T) {
@@ -139,7 +156,7 @@ func TestServeGitHubFlags(t *testing.T) {
 		return o
 	}
 	conn := clusterrun.NewPool("")
-	g, err := newServeGitHub(parse(), conn, nil, quietLogger())
+	g, err := newServeGitHub(parse(), conn, nil, nil, quietLogger())
 	require.NoError(t, err)
 	assert.Nil(t, g, "no --github-repo, no pull requests")
 	assert.Nil(t, g.recorded())
@@ -162,14 +179,14 @@ func TestServeGitHubFlags(t *testing.T) {
 		{[]string{"--github-repo", "acme/platform", "--github-token-file", filepath.Join(t.TempDir(), "none")}, "t", "--github-token-file: open "},
 	} {
 		t.Setenv(serveTokenEnv, tt.env)
-		_, err := newServeGitHub(parse(tt.args...), conn, nil, quietLogger())
+		_, err := newServeGitHub(parse(tt.args...), conn, nil, nil, quietLogger())
 		require.Error(t, err, "%v", tt.args)
 		assert.True(t, isUsageError(err), "%v: %v", tt.args, err)
 		assert.Contains(t, err.Error(), tt.err)
 	}
 
 	t.Setenv(serveTokenEnv, "t")
-	g, err = newServeGitHub(parse("--github-repo", "acme/platform"), conn, nil, quietLogger())
+	g, err = newServeGitHub(parse("--github-repo", "acme/platform"), conn, nil, nil, quietLogger())
 	require.NoError(t, err)
 	require.NotNil(t, g)
 	for _, tt := range []struct {

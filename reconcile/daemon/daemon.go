@@ -99,6 +99,8 @@ type Daemon struct {
 	// failed is the last revision that did not render, so that an
 	// unchanged remote does not have it rendered again at every poll.
 	failed string
+	// rejected is the problems of failed, for Rejected.
+	rejected *Rejection
 }
 
 // New returns a daemon; Run starts it.
@@ -213,9 +215,14 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 // Its problems are logged with the values of the Secrets it holds hidden.
 func (d *Daemon) renderFailed(snap Snapshot, err error) {
 	red := d.cfg.Redactor.WithValues(render.SecretValues(err)...)
+	rej := &Rejection{Revision: snap.Revision, At: time.Now().UTC()}
 	for _, p := range render.Problems(err, snap.Dir, render.Explain()) {
+		rej.Problems = append(rej.Problems, red.Redact(p.String()))
 		d.cfg.Log.Error("invalid revision; the previous revision stays in force", "revision", snap.Revision, "problem", red.Redact(p.String()))
 	}
+	d.mu.Lock()
+	d.rejected = rej
+	d.mu.Unlock()
 	d.cfg.Metrics.sourceRevision(snap.Revision, false)
 	if d.cfg.Metrics != nil {
 		d.cfg.Metrics.RenderErrors.Inc()
@@ -227,7 +234,7 @@ func (d *Daemon) renderFailed(snap Snapshot, err error) {
 func (d *Daemon) publish(ctx context.Context, res *render.Result, snap Snapshot, wg *sync.WaitGroup) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.current, d.rendered = res, true
+	d.current, d.rendered, d.rejected = res, true, nil
 	seen := map[string]bool{}
 	for i := range res.Clusters {
 		c := &res.Clusters[i]
