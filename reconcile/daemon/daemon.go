@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -80,6 +82,12 @@ type Config struct {
 	// (after the runs it started were followed), whether or not Lineage
 	// is set. It must not block for long.
 	Recorded func(ctx context.Context, rec lineage.Record)
+	// Shards, when positive, splits the declared clusters into that many
+	// shards by ShardOf: the daemon then reconciles only the clusters of
+	// the shards it was given with Acquire (none at first), so that
+	// replicas holding disjoint shards reconcile disjoint clusters. Zero:
+	// every cluster.
+	Shards int
 }
 
 // Daemon reconciles every cluster of a source.
@@ -101,6 +109,14 @@ type Daemon struct {
 	failed string
 	// rejected is the problems of failed, for Rejected.
 	rejected *Rejection
+	// snap is the snapshot of current.
+	snap Snapshot
+	// owned are the shards acquired (with Config.Shards).
+	owned map[int]bool
+	// runCtx and runWG are Run's, for workers started by Acquire; runCtx
+	// is nil before Run and once Run is stopping.
+	runCtx context.Context
+	runWG  *sync.WaitGroup
 }
 
 // New returns a daemon; Run starts it.
@@ -126,6 +142,7 @@ func New(cfg Config) *Daemon {
 		flush:   make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.MaxConcurrentClusters),
 		workers: map[string]*worker{},
+		owned:   map[int]bool{},
 	}
 }
 
@@ -154,6 +171,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer d.following.Wait()
 	defer wg.Wait()
+	d.mu.Lock()
+	d.runCtx, d.runWG = ctx, &wg
+	d.mu.Unlock()
+	defer func() { // before wg.Wait: Acquire starts no worker any more
+		d.mu.Lock()
+		d.runCtx, d.runWG = nil, nil
+		d.mu.Unlock()
+	}()
 	if d.cfg.Lineage != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.flushLoop(ctx) }()
@@ -230,25 +255,20 @@ func (d *Daemon) renderFailed(snap Snapshot, err error) {
 }
 
 // publish makes res the revision every worker applies, starting workers
-// for new clusters and stopping those of clusters no longer declared.
+// for new clusters (of the shards owned) and stopping those of clusters no
+// longer declared.
 func (d *Daemon) publish(ctx context.Context, res *render.Result, snap Snapshot, wg *sync.WaitGroup) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.current, d.rendered, d.rejected = res, true, nil
+	d.current, d.rendered, d.rejected, d.snap = res, true, nil, snap
 	seen := map[string]bool{}
 	for i := range res.Clusters {
 		c := &res.Clusters[i]
 		seen[c.Name] = true
-		w, ok := d.workers[c.Name]
-		if !ok {
-			w = newWorker(d, c.Name)
-			d.workers[c.Name] = w
-			wctx, cancel := context.WithCancel(ctx)
-			w.cancel = cancel
-			wg.Add(1)
-			go func() { defer wg.Done(); w.run(wctx) }()
+		if !d.ownsLocked(c.Name) {
+			continue
 		}
-		w.offer(c, res, snap)
+		d.offerLocked(ctx, wg, c, res, snap)
 	}
 	for name, w := range d.workers {
 		if !seen[name] {
@@ -259,6 +279,93 @@ func (d *Daemon) publish(ctx context.Context, res *render.Result, snap Snapshot,
 			delete(d.workers, name)
 		}
 	}
+}
+
+// offerLocked offers c to its worker, started first when there is none.
+func (d *Daemon) offerLocked(ctx context.Context, wg *sync.WaitGroup, c *render.Cluster, res *render.Result, snap Snapshot) {
+	w, ok := d.workers[c.Name]
+	if !ok {
+		w = newWorker(d, c.Name)
+		d.workers[c.Name] = w
+		wctx, cancel := context.WithCancel(ctx)
+		w.cancel = cancel
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(w.done)
+			w.run(wctx)
+		}()
+	}
+	w.offer(c, res, snap)
+}
+
+// ownsLocked reports whether the daemon reconciles the cluster name.
+func (d *Daemon) ownsLocked(name string) bool {
+	return d.cfg.Shards <= 0 || d.owned[ShardOf(name, d.cfg.Shards)]
+}
+
+// ShardOf is the shard, in [0, shards), of the cluster name: FNV-1a of
+// the name, modulo shards. It depends on the name alone, so every replica
+// and every revision agree on it.
+func ShardOf(name string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return int(h.Sum32() % uint32(shards))
+}
+
+// Acquire has the daemon reconcile the clusters of shard (with
+// Config.Shards): at once for those of the revision in force, and those
+// of every later revision. Its workers apply as soon as they start.
+func (d *Daemon) Acquire(shard int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.owned[shard] = true
+	if d.runCtx == nil || d.runCtx.Err() != nil || d.current == nil {
+		return // Run starts them when it publishes a revision
+	}
+	for i := range d.current.Clusters {
+		c := &d.current.Clusters[i]
+		if ShardOf(c.Name, d.cfg.Shards) == shard {
+			d.offerLocked(d.runCtx, d.runWG, c, d.current, d.snap)
+		}
+	}
+}
+
+// Release stops reconciling the clusters of shard: it stops their
+// workers (an apply in hand is stopped through its context) and returns
+// once each of them has returned, so that no request of an apply of
+// theirs is left in flight. Runs being followed go on being followed
+// (reads only) until recorded.
+func (d *Daemon) Release(shard int) {
+	d.mu.Lock()
+	delete(d.owned, shard)
+	var stopped []*worker
+	for name, w := range d.workers {
+		if ShardOf(name, d.cfg.Shards) == shard {
+			w.cancel()
+			delete(d.workers, name)
+			stopped = append(stopped, w)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range stopped {
+		<-w.done
+	}
+}
+
+// Owned returns the shards acquired, in order.
+func (d *Daemon) Owned() []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]int, 0, len(d.owned))
+	for i := range d.owned {
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	return out
 }
 
 // errSuspended marks an apply skipped by suspension.

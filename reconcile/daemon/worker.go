@@ -28,6 +28,8 @@ type worker struct {
 	name   string
 	cancel context.CancelFunc
 	notify chan struct{}
+	// done is closed when run returned.
+	done chan struct{}
 
 	mu      sync.Mutex
 	cluster *render.Cluster
@@ -38,7 +40,7 @@ type worker struct {
 }
 
 func newWorker(d *Daemon, name string) *worker {
-	return &worker{d: d, name: name, notify: make(chan struct{}, 1)}
+	return &worker{d: d, name: name, notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // offer hands the worker a newer rendering of its cluster.
