@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
@@ -21,12 +23,41 @@ type leaderOptions struct {
 	enabled   bool
 	namespace string
 	name      string
+	timing    leaseTiming
+	// shards, when positive, splits the clusters into that many shards,
+	// each held through a Lease of its own (see sharder).
+	shards int
+	holder string
 }
 
 func addLeaderFlags(f *pflag.FlagSet, o *leaderOptions) {
 	f.BoolVar(&o.enabled, "leader-elect", false, "run only while holding a Lease, so that one of several replicas reconciles")
-	f.StringVar(&o.namespace, "leader-election-namespace", "trellis-system", "namespace of the Lease")
-	f.StringVar(&o.name, "leader-election-name", "trellis", "name of the Lease")
+	f.StringVar(&o.namespace, "leader-election-namespace", "trellis-system", "namespace of the Leases (of --leader-elect and of --shards)")
+	f.StringVar(&o.name, "leader-election-name", "trellis", "name of the Lease; with --shards, the shards' Leases are NAME-shard-I and the replicas' NAME-member-HASH")
+	f.DurationVar(&o.timing.leaseDuration, "lease-duration", 15*time.Second, "how long a Lease not renewed stays held: the longest a dead replica's clusters wait for another one")
+	f.DurationVar(&o.timing.renewDeadline, "renew-deadline", 10*time.Second, "how long the holder tries to renew its Lease before it stops reconciling what the Lease holds")
+	f.DurationVar(&o.timing.retryPeriod, "retry-period", 2*time.Second, "time between two tries to take or renew a Lease")
+	f.IntVar(&o.shards, "shards", 0, "split the declared clusters into this many shards by a hash of their name, each held by one replica at a time through a Lease of its own (0: no sharding)")
+	f.StringVar(&o.holder, "shard-holder", "", "identity of this replica in the Leases, unique among the replicas (default: the host name, the pod's name in-cluster, and a random suffix)")
+}
+
+// validate checks the leader election flags.
+func (o leaderOptions) validate() error {
+	if o.shards < 0 {
+		return usageError{fmt.Errorf("--shards must not be negative, not %d", o.shards)}
+	}
+	if o.shards > 0 && o.enabled {
+		return usageError{errors.New("--shards and --leader-elect exclude each other: with --shards each shard has a Lease of its own")}
+	}
+	if o.holder != "" && o.shards == 0 {
+		return usageError{errors.New("--shard-holder needs --shards")}
+	}
+	if o.enabled || o.shards > 0 {
+		if err := o.timing.validate(); err != nil {
+			return usageError{err}
+		}
+	}
+	return nil
 }
 
 // runLeading runs fn until ctx ends; with leader election on, only while
@@ -46,14 +77,14 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 	}
 	id := leaderIdentity()
 	lock, err := resourcelock.NewFromKubeconfig(resourcelock.LeasesResourceLock, o.namespace, o.name,
-		resourcelock.ResourceLockConfig{Identity: id}, cfg, 10*time.Second)
+		resourcelock.ResourceLockConfig{Identity: id}, cfg, o.timing.renewDeadline)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
 	l := newLeading(ctx, fn)
 	defer l.stop()
 	leaderelection.RunOrDie(l.electCtx, leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		Lock: lock, LeaseDuration: o.timing.leaseDuration, RenewDeadline: o.timing.renewDeadline, RetryPeriod: o.timing.retryPeriod,
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaseCtx context.Context) {
@@ -154,4 +185,25 @@ func leaderIdentity() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return host + "_" + hex.EncodeToString(b[:])
+}
+
+// newSharder returns the sharding of o for daemon d; shard0 runs while
+// shard 0 is held.
+func newSharder(o leaderOptions, kubeconfig string, d shardDaemon, shard0 func(context.Context) error, log *slog.Logger) (*sharder, error) {
+	cfg, err := homeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("sharding: %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = o.timing.renewDeadline
+	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "trellis-shards"))
+	if err != nil {
+		return nil, fmt.Errorf("sharding: %w", err)
+	}
+	id := o.holder
+	if id == "" {
+		id = leaderIdentity()
+	}
+	return &sharder{n: o.shards, id: id, ns: o.namespace, name: o.name, timing: o.timing,
+		kube: kube, d: d, log: log, shard0: shard0}, nil
 }

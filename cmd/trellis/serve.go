@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +94,9 @@ shows what each cluster runs.`,
 			if o.repo == "" {
 				return usageError{errors.New("--repo is required")}
 			}
+			if err := o.leader.validate(); err != nil {
+				return err
+			}
 			o.dashboardAsked = cmd.Flags().Changed("dashboard-addr")
 			return runServe(cmd.Context(), o, s)
 		},
@@ -172,6 +176,19 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	if err != nil {
 		return fmt.Errorf("--notify-config: %w", err)
 	}
+	// With --shards, pull requests are the holder of shard 0's: it alone
+	// checks them and sums up merged ones, from the records of the
+	// clusters it applies.
+	var shard0 atomic.Bool
+	recorded := gh.recorded()
+	if o.leader.shards > 0 && recorded != nil {
+		all := recorded
+		recorded = func(ctx context.Context, rec lineage.Record) {
+			if shard0.Load() {
+				all(ctx, rec)
+			}
+		}
+	}
 	d := daemon.New(daemon.Config{
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.Connect,
@@ -182,9 +199,10 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			}
 		},
 		MaxConcurrentClusters: o.maxClusters, AllowMassPrune: o.allowMassPrune,
-		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: bothRecorded(gh.recorded(), notifierRecord(notifier)),
+		Lineage: writer, SourceURL: o.repo, FollowTimeout: o.followTimeout, Recorded: bothRecorded(recorded, notifierRecord(notifier)),
 		RenderBounds: bounds, SOPS: keys,
 		Log: log, Metrics: daemon.NewMetrics(reg),
+		Shards: o.leader.shards,
 	})
 	board.d = d
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
@@ -233,7 +251,22 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	default:
 		defer stopDashboard()
 	}
-	err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
+	if o.leader.shards > 0 {
+		// Every replica polls and renders; each applies the clusters of
+		// the shards it holds; the holder of shard 0 alone checks pull
+		// requests and sums up merged ones.
+		var sh *sharder
+		sh, err = newSharder(o.leader, o.kubeconfig, d, func(ctx context.Context) error {
+			shard0.Store(true)
+			defer shard0.Store(false)
+			return gh.run(ctx)
+		}, log)
+		if err == nil {
+			err = runSharded(ctx, sh, withNotifier(notifier, d.Run))
+		}
+	} else {
+		err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := srv.Shutdown(shutdown); serr != nil {

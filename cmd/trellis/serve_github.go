@@ -188,3 +188,12 @@ func (g *serveGitHub) around(fn func(context.Context) error) func(context.Contex
 		return fn(ctx)
 	}
 }
+
+// run runs the watcher and the summaries until ctx ends (nil: none); with
+// --shards, while shard 0 is held.
+func (g *serveGitHub) run(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	return g.around(func(ctx context.Context) error { <-ctx.Done(); return nil })(ctx)
+}

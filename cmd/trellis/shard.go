@@ -1,0 +1,478 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+)
+
+// Sharding (serve --shards N).
+//
+// The declared clusters are split into N shards by daemon.ShardOf (a hash
+// of the cluster's name). Shard i is held through the Lease
+// <leader-election-name>-shard-<i> with client-go's leader election; a
+// replica reconciles the clusters of the shards it holds, and those only.
+//
+// Every replica runs an election for every shard all the time, so that it
+// observes every Lease and takes a free or expired one over at once. It
+// takes one, though, only while it holds fewer than its share,
+// ceil(N / replicas), the replicas being counted from their member Leases
+// (<leader-election-name>-member-<hash of the identity>, renewed every
+// retry period, expired after the lease duration, deleted on a clean
+// stop). A replica holding more than its share gives up its least
+// preferred shards (an order derived from its identity), one share at a
+// time, so that a replica that joins gets shards.
+//
+// A shard is never reconciled by two replicas at once: the lock every
+// election goes through stops the shard's workers, and waits until they
+// returned (the apply in hand stopped), before any write that gives the
+// Lease up; a Lease that could not be renewed within the renew deadline
+// stops the workers at once, before the lease duration has passed for the
+// other replicas.
+type sharder struct {
+	n        int
+	id       string
+	ns, name string
+	timing   leaseTiming
+	kube     kubernetes.Interface
+	d        shardDaemon
+	log      *slog.Logger
+	// shard0 runs, when set, while this replica holds shard 0 (the pull
+	// request side).
+	shard0 func(context.Context) error
+
+	stopMu []sync.Mutex // per shard: one stop at a time
+
+	mu      sync.Mutex
+	leased  map[int]bool // Leases held (acquired, not yet released)
+	members int          // live replicas, this one included
+	taking  int          // acquisitions in flight
+	changed chan struct{}
+}
+
+// shardDaemon is the daemon's side of sharding.
+type shardDaemon interface {
+	Acquire(shard int)
+	Release(shard int)
+}
+
+// leaseTiming is client-go's leader election timing.
+type leaseTiming struct {
+	leaseDuration, renewDeadline, retryPeriod time.Duration
+}
+
+func (t leaseTiming) validate() error {
+	switch {
+	case t.retryPeriod <= 0:
+		return fmt.Errorf("--retry-period must be positive, not %s", t.retryPeriod)
+	case t.renewDeadline <= time.Duration(leaderelection.JitterFactor*float64(t.retryPeriod)):
+		return fmt.Errorf("--renew-deadline (%s) must be longer than %.1f × --retry-period (%s)", t.renewDeadline, leaderelection.JitterFactor, t.retryPeriod)
+	case t.leaseDuration <= t.renewDeadline:
+		return fmt.Errorf("--lease-duration (%s) must be longer than --renew-deadline (%s)", t.leaseDuration, t.renewDeadline)
+	case t.leaseDuration < time.Second:
+		return fmt.Errorf("--lease-duration must be at least 1s, not %s", t.leaseDuration)
+	}
+	return nil
+}
+
+// errNotTaking refuses the acquisition of a shard beyond this replica's
+// share.
+var errNotTaking = errors.New("not taking the shard: this replica holds its share")
+
+func shardLeaseName(base string, i int) string { return base + "-shard-" + strconv.Itoa(i) }
+
+// memberLeaseName is the member Lease of a replica: a name valid in
+// Kubernetes whatever the identity.
+func memberLeaseName(base, id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return fmt.Sprintf("%s-member-%08x", base, h.Sum32())
+}
+
+// memberLabel marks the member Leases of one deployment (its Lease base
+// name).
+const memberLabel = "trellis.dev/member-of"
+
+// runSharded runs run (the daemon) until ctx ends, and the shards'
+// elections beside it; it returns once every shard was released and run
+// returned.
+func runSharded(ctx context.Context, s *sharder, run func(context.Context) error) error {
+	s.leased = map[int]bool{}
+	s.members = 1
+	s.changed = make(chan struct{})
+	s.stopMu = make([]sync.Mutex, s.n)
+	s.log = s.log.With("identity", s.id)
+	// Count the replicas before contending, not to grab every shard at
+	// start when the others are up already.
+	s.beat(ctx)
+	var wg sync.WaitGroup
+	runErr := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); runErr <- run(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.memberLoop(ctx) }()
+	for i := 0; i < s.n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.shardLoop(ctx, i) }()
+	}
+	s.log.Info("sharding", "shards", s.n, "namespace", s.ns, "leases", shardLeaseName(s.name, 0)+"…", "lease_duration", s.timing.leaseDuration.String())
+	wg.Wait()
+	return <-runErr
+}
+
+// notifyLocked wakes whoever waits on changed.
+func (s *sharder) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *sharder) changedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// shareLocked is the most shards this replica takes: ceil(N / replicas).
+func (s *sharder) shareLocked() int {
+	m := max(s.members, 1)
+	return (s.n + m - 1) / m
+}
+
+// preference orders the shards for this replica: the least preferred
+// are given up first.
+func (s *sharder) preference(i int) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s.id + "/" + strconv.Itoa(i)))
+	return h.Sum32()
+}
+
+// shedLocked reports whether shard i, held, is among those this replica
+// gives up: more shards held than its share, and i among the least
+// preferred of them.
+func (s *sharder) shedLocked(i int) bool {
+	excess := len(s.leased) - s.shareLocked()
+	if excess <= 0 || !s.leased[i] {
+		return false
+	}
+	held := make([]int, 0, len(s.leased))
+	for j := range s.leased {
+		held = append(held, j)
+	}
+	sort.Slice(held, func(a, b int) bool {
+		pa, pb := s.preference(held[a]), s.preference(held[b])
+		if pa != pb {
+			return pa > pb
+		}
+		return held[a] > held[b]
+	})
+	for _, j := range held[:excess] {
+		if j == i {
+			return true
+		}
+	}
+	return false
+}
+
+// shardLoop runs the election of shard i again and again until ctx ends.
+func (s *sharder) shardLoop(ctx context.Context, i int) {
+	backoff := s.timing.retryPeriod
+	for ctx.Err() == nil {
+		if err := s.elect(ctx, i); err != nil {
+			s.log.Error("shard election failed", "shard", i, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+		}
+	}
+}
+
+// elect runs one election of shard i: it returns when ctx ended while the
+// shard was not held, or once the shard was held and then released or
+// lost, its workers stopped.
+func (s *sharder) elect(ctx context.Context, i int) error {
+	lock := &shardLock{s: s, i: i, LeaseLock: &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: s.ns, Name: shardLeaseName(s.name, i)},
+		Client:     s.kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: s.id},
+	}}
+	// The election outlives ctx while the shard is held: the Lease is
+	// released only once the shard's workers stopped.
+	electCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	electCtx = klog.NewContext(electCtx, logr.FromSlogHandler(refusalFilter{s.log.With("source", "client-go", "shard", i).Handler()}))
+	stopWatch := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.leased[i] {
+			cancel() // not holding: stop trying
+		}
+	})
+	defer stopWatch()
+	var (
+		mu      sync.Mutex
+		started bool
+		ended   bool
+		done    = make(chan struct{})
+	)
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, Name: lock.LeaseMeta.Name,
+		LeaseDuration: s.timing.leaseDuration, RenewDeadline: s.timing.renewDeadline, RetryPeriod: s.timing.retryPeriod,
+		ReleaseOnCancel: true,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leaseCtx context.Context) {
+				mu.Lock()
+				if ended {
+					mu.Unlock()
+					return
+				}
+				started = true
+				mu.Unlock()
+				defer close(done)
+				defer cancel() // after the workers stopped: release the Lease
+				s.hold(ctx, leaseCtx, i)
+			},
+			OnStoppedLeading: func() {},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	le.Run(electCtx)
+	mu.Lock()
+	ended = true
+	wait := started
+	mu.Unlock()
+	if wait {
+		<-done
+	}
+	// Whatever happened, no worker of the shard is left running.
+	s.stop(i)
+	return nil
+}
+
+// hold reconciles shard i while its Lease is held, until the Lease is
+// lost, ctx ends or the shard is given up; the shard's workers have
+// stopped when it returns.
+func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
+	s.mu.Lock()
+	if !s.leased[i] || leaseCtx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	// Under s.mu: a release of the Lease (shardLock.Update) marks it not
+	// leased first, so no worker starts once the Lease is going.
+	s.d.Acquire(i)
+	s.log.Info("shard acquired", "shard", i, "held", len(s.leased), "share", s.shareLocked())
+	s.mu.Unlock()
+	var side sync.WaitGroup
+	sideCtx, stopSide := context.WithCancel(leaseCtx)
+	if i == 0 && s.shard0 != nil {
+		side.Add(1)
+		go func() { defer side.Done(); _ = s.shard0(sideCtx) }()
+	}
+	reason := ""
+	for reason == "" {
+		changed := s.changedCh()
+		s.mu.Lock()
+		shed := s.shedLocked(i)
+		s.mu.Unlock()
+		if shed {
+			reason = "given up: more than this replica's share"
+			break
+		}
+		select {
+		case <-leaseCtx.Done():
+			reason = "Lease lost"
+		case <-ctx.Done():
+			reason = "stopping"
+		case <-changed:
+		}
+	}
+	stopSide()
+	side.Wait()
+	s.stop(i)
+	if reason == "Lease lost" {
+		s.log.Warn("shard lost; its clusters were stopped", "shard", i)
+	} else {
+		s.log.Info("shard released", "shard", i, "reason", reason)
+	}
+}
+
+// stop stops the workers of shard i and waits until they returned; a stop
+// under way in another goroutine is waited for too. The shard is no
+// longer counted as held.
+func (s *sharder) stop(i int) {
+	s.mu.Lock()
+	if s.leased[i] {
+		delete(s.leased, i)
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	s.stopMu[i].Lock()
+	defer s.stopMu[i].Unlock()
+	s.d.Release(i)
+}
+
+// shardLock is the Lease of one shard as the election sees it. It refuses
+// to take the shard beyond this replica's share, counts the shard as held
+// from the write that took it, and stops the shard's workers before any
+// write that gives the Lease up.
+type shardLock struct {
+	*resourcelock.LeaseLock
+	s *sharder
+	i int
+}
+
+func (l *shardLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	return l.take(ler, func() error { return l.LeaseLock.Create(ctx, ler) })
+}
+
+func (l *shardLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	if ler.HolderIdentity != l.s.id {
+		// The release: stop applying first.
+		l.s.stop(l.i)
+		return l.LeaseLock.Update(ctx, ler)
+	}
+	return l.take(ler, func() error { return l.LeaseLock.Update(ctx, ler) })
+}
+
+// take writes the Lease for this replica: a renewal when held, else an
+// acquisition, within the share only (acquisitions in flight count).
+func (l *shardLock) take(_ resourcelock.LeaderElectionRecord, write func() error) error {
+	s := l.s
+	s.mu.Lock()
+	acquiring := !s.leased[l.i]
+	if acquiring {
+		if len(s.leased)+s.taking >= s.shareLocked() {
+			s.mu.Unlock()
+			return errNotTaking
+		}
+		s.taking++
+	}
+	s.mu.Unlock()
+	err := write()
+	if !acquiring {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taking--
+	if err == nil {
+		s.leased[l.i] = true
+		s.notifyLocked()
+	}
+	return err
+}
+
+// refusalFilter drops client-go's error logs of errNotTaking: refusing a
+// shard is the design, not a failure.
+type refusalFilter struct{ slog.Handler }
+
+func (f refusalFilter) Handle(ctx context.Context, r slog.Record) error {
+	refused := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, errNotTaking) {
+			refused = true
+			return false
+		}
+		return true
+	})
+	if refused {
+		return nil
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
+func (f refusalFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return refusalFilter{f.Handler.WithAttrs(as)}
+}
+
+func (f refusalFilter) WithGroup(name string) slog.Handler {
+	return refusalFilter{f.Handler.WithGroup(name)}
+}
+
+// memberLoop renews this replica's member Lease and counts the live ones
+// every retry period, until ctx ends; then it deletes its own.
+func (s *sharder) memberLoop(ctx context.Context) {
+	t := time.NewTicker(s.timing.retryPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			del, cancel := context.WithTimeout(context.Background(), s.timing.renewDeadline)
+			defer cancel()
+			err := s.kube.CoordinationV1().Leases(s.ns).Delete(del, memberLeaseName(s.name, s.id), metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				s.log.Warn("member Lease not deleted; it expires", "error", err)
+			}
+			return
+		case <-t.C:
+			s.beat(ctx)
+		}
+	}
+}
+
+// beat renews the member Lease of this replica and counts the replicas
+// whose member Lease has not expired.
+func (s *sharder) beat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.timing.renewDeadline)
+	defer cancel()
+	leases := s.kube.CoordinationV1().Leases(s.ns)
+	now := metav1.NewMicroTime(time.Now())
+	secs := int32(s.timing.leaseDuration / time.Second)
+	name := memberLeaseName(s.name, s.id)
+	lease, err := leases.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Labels: map[string]string{memberLabel: s.name}}}
+		lease.Spec = coordinationv1.LeaseSpec{HolderIdentity: &s.id, LeaseDurationSeconds: &secs, RenewTime: &now, AcquireTime: &now}
+		_, err = leases.Create(ctx, lease, metav1.CreateOptions{})
+	case err == nil:
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime = &s.id, &secs, &now
+		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("member Lease not renewed", "error", err)
+		}
+		return
+	}
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: memberLabel + "=" + s.name})
+	if err != nil {
+		s.log.Warn("member Leases not listed", "error", err)
+		return
+	}
+	live := 0
+	for _, l := range list.Items {
+		if l.Spec.HolderIdentity == nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+			continue
+		}
+		expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+		if *l.Spec.HolderIdentity == s.id || time.Now().Before(expiry) {
+			live++
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if live != s.members {
+		s.log.Info("replicas", "live", live, "share", (s.n+max(live, 1)-1)/max(live, 1))
+		s.members = live
+		s.notifyLocked()
+	}
+}
