@@ -196,6 +196,11 @@ func newSharder(o leaderOptions, kubeconfig string, d shardDaemon, shard0 func(c
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = o.timing.renewDeadline
+	// Each shard's election reads its Lease, and renews it when held,
+	// every retry period: client-go's default 5 requests per second would
+	// delay renewals and take-overs by seconds.
+	cfg.QPS = float32(max(50, 4*float64(o.shards+1)/o.timing.retryPeriod.Seconds()))
+	cfg.Burst = int(2 * cfg.QPS)
 	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "trellis-shards"))
 	if err != nil {
 		return nil, fmt.Errorf("sharding: %w", err)

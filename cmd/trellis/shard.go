@@ -33,8 +33,7 @@ import (
 // takes one, though, only while it holds fewer than its share,
 // ceil(N / replicas), the replicas being counted from their member Leases
 // (<leader-election-name>-member-<hash of the identity>, renewed every
-// retry period, expired after the lease duration, deleted on a clean
-// stop). A replica holding more than its share gives up its least
+// retry period, expired after memberTTL, deleted on a clean stop). A replica holding more than its share gives up its least
 // preferred shards (an order derived from its identity), one share at a
 // time, so that a replica that joins gets shards.
 //
@@ -74,6 +73,16 @@ type shardDaemon interface {
 // leaseTiming is client-go's leader election timing.
 type leaseTiming struct {
 	leaseDuration, renewDeadline, retryPeriod time.Duration
+}
+
+// memberTTL is how long a replica's member Lease lives unrenewed: shorter
+// than the lease duration, so that a dead replica is no longer counted
+// (and the others' share has grown) by the time its shards' Leases
+// expire; at least three retry periods, so that a slow renewal does not
+// drop a live replica. Whole seconds, at least one.
+func (t leaseTiming) memberTTL() time.Duration {
+	ttl := min(max(t.leaseDuration/2, 3*t.retryPeriod), t.leaseDuration)
+	return max(ttl.Round(time.Second), time.Second)
 }
 
 func (t leaseTiming) validate() error {
@@ -435,7 +444,7 @@ func (s *sharder) beat(ctx context.Context) {
 	defer cancel()
 	leases := s.kube.CoordinationV1().Leases(s.ns)
 	now := metav1.NewMicroTime(time.Now())
-	secs := int32(s.timing.leaseDuration / time.Second)
+	secs := int32(s.timing.memberTTL().Seconds())
 	name := memberLeaseName(s.name, s.id)
 	lease, err := leases.Get(ctx, name, metav1.GetOptions{})
 	switch {
