@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
@@ -34,9 +33,9 @@ func addLeaderFlags(f *pflag.FlagSet, o *leaderOptions) {
 	f.BoolVar(&o.enabled, "leader-elect", false, "run only while holding a Lease, so that one of several replicas reconciles")
 	f.StringVar(&o.namespace, "leader-election-namespace", "trellis-system", "namespace of the Leases (of --leader-elect and of --shards)")
 	f.StringVar(&o.name, "leader-election-name", "trellis", "name of the Lease; with --shards, the shards' Leases are NAME-shard-I and the replicas' NAME-member-HASH")
-	f.DurationVar(&o.timing.leaseDuration, "lease-duration", 15*time.Second, "how long a Lease not renewed stays held: the longest a dead replica's clusters wait for another one")
-	f.DurationVar(&o.timing.renewDeadline, "renew-deadline", 10*time.Second, "how long the holder tries to renew its Lease before it stops reconciling what the Lease holds")
-	f.DurationVar(&o.timing.retryPeriod, "retry-period", 2*time.Second, "time between two tries to take or renew a Lease")
+	f.DurationVar(&o.timing.leaseDuration, "lease-duration", defaultLeaseTiming.leaseDuration, "how long a Lease not renewed stays held: the longest a dead replica's clusters wait for another one")
+	f.DurationVar(&o.timing.renewDeadline, "renew-deadline", defaultLeaseTiming.renewDeadline, "how long the holder tries to renew its Lease before it stops reconciling what the Lease holds")
+	f.DurationVar(&o.timing.retryPeriod, "retry-period", defaultLeaseTiming.retryPeriod, "time between two tries to take or renew a Lease")
 	f.IntVar(&o.shards, "shards", 0, "split the declared clusters into this many shards by a hash of their name, each held by one replica at a time through a Lease of its own (0: no sharding)")
 	f.StringVar(&o.holder, "shard-holder", "", "identity of this replica in the Leases, unique among the replicas (default: the host name, the pod's name in-cluster, and a random suffix)")
 }
@@ -71,6 +70,7 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 	if !o.enabled {
 		return fn(ctx)
 	}
+	o.timing = o.timing.orDefault()
 	cfg, err := homeConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)

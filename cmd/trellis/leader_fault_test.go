@@ -222,7 +222,7 @@ func firstSeq(ev []kubeproxy.Event, match func(kubeproxy.Event) bool) int64 {
 }
 
 // waitProxy waits until cond holds, looking again at each request of p.
-func waitProxy(t *testing.T, p *kubeproxy.Proxy, cond func() bool, msg string) {
+func waitProxy(t testing.TB, p *kubeproxy.Proxy, cond func() bool, msg string) {
 	t.Helper()
 	guard := time.After(2 * time.Minute)
 	for {

@@ -75,6 +75,17 @@ type leaseTiming struct {
 	leaseDuration, renewDeadline, retryPeriod time.Duration
 }
 
+// defaultLeaseTiming is client-go's usual timing, the flags' defaults.
+var defaultLeaseTiming = leaseTiming{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+
+// orDefault is t, or defaultLeaseTiming when t is unset.
+func (t leaseTiming) orDefault() leaseTiming {
+	if t == (leaseTiming{}) {
+		return defaultLeaseTiming
+	}
+	return t
+}
+
 // memberTTL is how long a replica's member Lease lives unrenewed: shorter
 // than the lease duration, so that a dead replica is no longer counted
 // (and the others' share has grown) by the time its shards' Leases
@@ -324,18 +335,18 @@ func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 }
 
 // stop stops the workers of shard i and waits until they returned; a stop
-// under way in another goroutine is waited for too. The shard is no
-// longer counted as held.
+// under way in another goroutine is waited for too. Only then is the
+// shard no longer counted as held: until then its Lease is renewed.
 func (s *sharder) stop(i int) {
+	s.stopMu[i].Lock()
+	defer s.stopMu[i].Unlock()
+	s.d.Release(i)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.leased[i] {
 		delete(s.leased, i)
 		s.notifyLocked()
 	}
-	s.mu.Unlock()
-	s.stopMu[i].Lock()
-	defer s.stopMu[i].Unlock()
-	s.d.Release(i)
 }
 
 // shardLock is the Lease of one shard as the election sees it. It refuses

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// shardBook is what the fake daemons of one test hold: who reconciles
+// each shard, and whether two ever did at once.
+type shardBook struct {
+	mu      sync.Mutex
+	holder  map[int]string
+	overlap []string
+	changed chan struct{} // closed and replaced at each change
+}
+
+func newShardBook() *shardBook {
+	return &shardBook{holder: map[int]string{}, changed: make(chan struct{})}
+}
+
+// changeLocked wakes the waiters.
+func (b *shardBook) changeLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// wait waits until cond holds, looking again at each change; a minute is
+// the guard.
+func (b *shardBook) wait(t testing.TB, cond func() bool, msgAndArgs ...any) {
+	t.Helper()
+	guard := time.After(time.Minute)
+	for {
+		b.mu.Lock()
+		changed := b.changed
+		b.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-guard:
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			require.Fail(t, fmt.Sprintf("shards never as expected: %v", b.holder), msgAndArgs...)
+		}
+	}
+}
+
+func (b *shardBook) count(name string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, h := range b.holder {
+		if h == name {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeShardDaemon records Acquire and Release in a shardBook; Release
+// waits for block, when set (under the book's lock), as an apply in hand
+// would.
+type fakeShardDaemon struct {
+	name  string
+	book  *shardBook
+	block chan struct{}
+}
+
+func (f *fakeShardDaemon) Acquire(i int) {
+	f.book.mu.Lock()
+	defer f.book.mu.Unlock()
+	if h := f.book.holder[i]; h != "" && h != f.name {
+		f.book.overlap = append(f.book.overlap, f.name+" acquired shard held by "+h)
+	}
+	f.book.holder[i] = f.name
+	f.book.changeLocked()
+}
+
+func (f *fakeShardDaemon) Release(i int) {
+	f.book.mu.Lock()
+	mine, block := f.book.holder[i] == f.name, f.block
+	f.book.mu.Unlock()
+	if !mine {
+		return
+	}
+	if block != nil {
+		<-block
+	}
+	f.book.mu.Lock()
+	defer f.book.mu.Unlock()
+	if f.book.holder[i] == f.name {
+		delete(f.book.holder, i)
+		f.book.changeLocked()
+	}
+}
+
+// TestShardsSpreadAndStop runs three sharders in-process against the
+// control plane: the six shards are spread two per replica. One replica
+// is stopped while its shards' applies take their time: its Leases stay
+// held until its daemon released them, and only then do the two others
+// take them over, three each. No shard is ever held by two daemons.
+func TestShardsSpreadAndStop(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
+	require.NoError(t, err)
+	book := newShardBook()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	timing := leaseTiming{leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 250 * time.Millisecond}
+	require.NoError(t, timing.validate())
+	type replica struct {
+		d    *fakeShardDaemon
+		stop context.CancelFunc
+		done chan struct{} // closed when runSharded returned, with err
+		err  error
+	}
+	start := func(name string) *replica {
+		d := &fakeShardDaemon{name: name, book: book}
+		s := &sharder{n: 6, id: name, ns: ns, name: "trellis", timing: timing, kube: kube, d: d, log: log}
+		ctx, stop := context.WithCancel(context.Background())
+		r := &replica{d: d, stop: stop, done: make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			r.err = runSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil })
+		}()
+		t.Cleanup(func() { stop(); <-r.done })
+		return r
+	}
+	a, b, c := start("a"), start("b"), start("c")
+	spread := func(want map[string]int) func() bool {
+		return func() bool {
+			for name, n := range want {
+				if book.count(name) != n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	book.wait(t, spread(map[string]int{"a": 2, "b": 2, "c": 2}), "never spread")
+
+	block := make(chan struct{})
+	var held []int
+	book.mu.Lock()
+	a.d.block = block
+	for i, h := range book.holder {
+		if h == "a" {
+			held = append(held, i)
+		}
+	}
+	book.mu.Unlock()
+	a.stop()
+	// While a's daemon stops, its Leases stay a's, through several of the
+	// others' tries (b and c now count as the only replicas: a deleted its
+	// member Lease).
+	lease := func(i int) string {
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), shardLeaseName("trellis", i), metav1.GetOptions{})
+		require.NoError(t, err)
+		if l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	renewed := func(i int) time.Time {
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), shardLeaseName("trellis", i), metav1.GetOptions{})
+		require.NoError(t, err)
+		return l.Spec.RenewTime.Time
+	}
+	first := renewed(held[0])
+	require.Eventually(t, func() bool { return renewed(held[0]).After(first.Add(timing.leaseDuration)) }, time.Minute, 50*time.Millisecond,
+		"a's Lease was not renewed for a lease duration while its daemon stopped")
+	for _, i := range held {
+		assert.Equal(t, "a", lease(i), "shard %d given up before its daemon stopped", i)
+	}
+	close(block)
+	<-a.done
+	require.NoError(t, a.err)
+	book.wait(t, spread(map[string]int{"a": 0, "b": 3, "c": 3}), "a's shards not taken over")
+	book.mu.Lock()
+	assert.Empty(t, book.overlap)
+	book.mu.Unlock()
+	_, _ = b, c
+}
+
+// TestLeaseTiming: the flags' checks, and the member Leases' life.
+func TestLeaseTiming(t *testing.T) {
+	ok := leaseTiming{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+	require.NoError(t, ok.validate())
+	assert.Equal(t, 8*time.Second, ok.memberTTL())
+	short := leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond}
+	assert.Equal(t, 3*time.Second, short.memberTTL())
+	assert.Error(t, leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: 5 * time.Second, retryPeriod: time.Second}.validate())
+	assert.Error(t, leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: time.Second, retryPeriod: time.Second}.validate())
+	assert.Error(t, leaseTiming{leaseDuration: 500 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond}.validate())
+	assert.Error(t, leaderOptions{shards: 2, enabled: true, timing: ok}.validate())
+	assert.Error(t, leaderOptions{holder: "x", timing: ok}.validate())
+	assert.Error(t, leaderOptions{shards: -1, timing: ok}.validate())
+	assert.NoError(t, leaderOptions{shards: 4, holder: "x", timing: ok}.validate())
+}
