@@ -70,4 +70,3 @@ func BenchmarkShardFailover(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "failover-s")
 }
-
