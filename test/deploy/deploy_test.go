@@ -300,9 +300,18 @@ func TestClusterRoleIsLeastPrivilege(t *testing.T) {
 // are optional and mounted where its flags read them.
 func TestDeploymentIsHardened(t *testing.T) {
 	objs := buildDeploy(t, repoPath(t, "deploy"))
+	c := assertHardened(t, objs, 1)
+	assert.Contains(t, c.Args, "--leader-elect")
+	assert.NotContains(t, strings.Join(c.Args, " "), "--shards")
+}
+
+// assertHardened checks the Deployment trellis of objs (see
+// TestDeploymentIsHardened) and returns its container.
+func assertHardened(t *testing.T, objs []*unstructured.Unstructured, replicas int32) corev1.Container {
+	t.Helper()
 	d := find[appsv1.Deployment](t, objs, "Deployment", "trellis")
 	assert.Equal(t, namespace, d.Namespace)
-	assert.Equal(t, int32(1), *d.Spec.Replicas)
+	assert.Equal(t, replicas, *d.Spec.Replicas)
 	pod := d.Spec.Template.Spec
 	assert.Equal(t, serviceAccount, pod.ServiceAccountName)
 	require.NotNil(t, pod.SecurityContext)
@@ -325,7 +334,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 	assert.Equal(t, "1", c.Resources.Limits.Cpu().String())
 	assert.Equal(t, "1Gi", c.Resources.Limits.Memory().String())
 	assert.Equal(t, "serve", c.Args[0])
-	for _, arg := range []string{"--leader-elect", "--log-format=json", "--state-dir=/var/lib/trellis", "--repo=$(TRELLIS_REPO)"} {
+	for _, arg := range []string{"--log-format=json", "--state-dir=/var/lib/trellis", "--repo=$(TRELLIS_REPO)"} {
 		assert.Contains(t, c.Args, arg)
 	}
 
@@ -376,6 +385,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 			assert.Contains(t, cm.Data, ref.Key, e.Name)
 		}
 	}
+	return c
 }
 
 // TestKubeconfigIsInCluster checks the kubeconfig of ConfigMap
