@@ -205,7 +205,25 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Shards: o.leader.shards,
 	})
 	board.d = d
-	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
+	poll := d.Trigger
+	var sh *sharder
+	if o.leader.shards > 0 {
+		// Every replica polls and renders; each applies the clusters of
+		// the shards it holds; the holder of shard 0 alone checks pull
+		// requests and sums up merged ones.
+		sh, err = newSharder(o.leader, o.kubeconfig, d, func(ctx context.Context) error {
+			shard0.Store(true)
+			defer shard0.Store(false)
+			return gh.run(ctx)
+		}, log)
+		if err != nil {
+			return err
+		}
+		sh.poll = d.Trigger
+		// A webhook reaches one replica: it tells the others.
+		poll = func() { d.Trigger(); sh.RequestPoll() }
+	}
+	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, poll)}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
 		switch {
@@ -251,19 +269,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	default:
 		defer stopDashboard()
 	}
-	if o.leader.shards > 0 {
-		// Every replica polls and renders; each applies the clusters of
-		// the shards it holds; the holder of shard 0 alone checks pull
-		// requests and sums up merged ones.
-		var sh *sharder
-		sh, err = newSharder(o.leader, o.kubeconfig, d, func(ctx context.Context) error {
-			shard0.Store(true)
-			defer shard0.Store(false)
-			return gh.run(ctx)
-		}, log)
-		if err == nil {
-			err = runSharded(ctx, sh, withNotifier(notifier, d.Run))
-		}
+	if sh != nil {
+		err = runSharded(ctx, sh, withNotifier(notifier, d.Run))
 	} else {
 		err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
 	}

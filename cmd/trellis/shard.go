@@ -54,6 +54,9 @@ type sharder struct {
 	// shard0 runs, when set, while this replica holds shard 0 (the pull
 	// request side).
 	shard0 func(context.Context) error
+	// poll, when set, has the daemon poll now: another replica got a
+	// webhook (see RequestPoll).
+	poll func()
 
 	stopMu []sync.Mutex // per shard: one stop at a time
 
@@ -61,6 +64,10 @@ type sharder struct {
 	leased  map[int]bool // Leases held (acquired, not yet released)
 	members int          // live replicas, this one included
 	taking  int          // acquisitions in flight
+	// asked is when this replica last got a webhook, told to the others
+	// on its member Lease; seen is the latest such time of the others
+	// acted on.
+	asked, seen time.Time
 	changed chan struct{}
 }
 
@@ -124,6 +131,20 @@ func memberLeaseName(base, id string) string {
 	return fmt.Sprintf("%s-member-%08x", base, h.Sum32())
 }
 
+// pollAnnotation, on a member Lease, is when its replica last got a
+// webhook asking for a poll (RFC 3339, nanoseconds): the other replicas
+// poll too when they see a newer one, within a retry period.
+const pollAnnotation = "trellis.dev/poll-requested"
+
+// RequestPoll tells the other replicas, through this replica's member
+// Lease at its next renewal, that a webhook asked for a poll: a webhook
+// reaches one replica, and every replica applies its own shards.
+func (s *sharder) RequestPoll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = time.Now()
+}
+
 // memberLabel marks the member Leases of one deployment (its Lease base
 // name).
 const memberLabel = "trellis.dev/member-of"
@@ -137,6 +158,9 @@ func runSharded(ctx context.Context, s *sharder, run func(context.Context) error
 	s.changed = make(chan struct{})
 	s.stopMu = make([]sync.Mutex, s.n)
 	s.log = s.log.With("identity", s.id)
+	s.mu.Lock()
+	s.seen = time.Now()
+	s.mu.Unlock()
 	// Count the replicas before contending, not to grab every shard at
 	// start when the others are up already.
 	s.beat(ctx)
@@ -457,14 +481,23 @@ func (s *sharder) beat(ctx context.Context) {
 	now := metav1.NewMicroTime(time.Now())
 	secs := int32(s.timing.memberTTL().Seconds())
 	name := memberLeaseName(s.name, s.id)
+	s.mu.Lock()
+	asked := s.asked
+	s.mu.Unlock()
+	annotations := map[string]string{}
+	if !asked.IsZero() {
+		annotations[pollAnnotation] = asked.UTC().Format(time.RFC3339Nano)
+	}
 	lease, err := leases.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Labels: map[string]string{memberLabel: s.name}}}
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns,
+			Labels: map[string]string{memberLabel: s.name}, Annotations: annotations}}
 		lease.Spec = coordinationv1.LeaseSpec{HolderIdentity: &s.id, LeaseDurationSeconds: &secs, RenewTime: &now, AcquireTime: &now}
 		_, err = leases.Create(ctx, lease, metav1.CreateOptions{})
 	case err == nil:
 		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime = &s.id, &secs, &now
+		lease.Annotations = annotations
 		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 	}
 	if err != nil {
@@ -479,6 +512,7 @@ func (s *sharder) beat(ctx context.Context) {
 		return
 	}
 	live := 0
+	var latest time.Time // the latest poll asked by another replica
 	for _, l := range list.Items {
 		if l.Spec.HolderIdentity == nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
 			continue
@@ -487,9 +521,19 @@ func (s *sharder) beat(ctx context.Context) {
 		if *l.Spec.HolderIdentity == s.id || time.Now().Before(expiry) {
 			live++
 		}
+		if at, err := time.Parse(time.RFC3339Nano, l.Annotations[pollAnnotation]); err == nil && *l.Spec.HolderIdentity != s.id && at.After(latest) {
+			latest = at
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if latest.After(s.seen) {
+		s.seen = latest
+		if s.poll != nil {
+			s.log.Info("another replica got a webhook; polling")
+			s.poll()
+		}
+	}
 	if live != s.members {
 		s.log.Info("replicas", "live", live, "share", (s.n+max(live, 1)-1)/max(live, 1))
 		s.members = live
