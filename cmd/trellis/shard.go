@@ -68,7 +68,7 @@ type sharder struct {
 	// on its member Lease; seen is the latest such time of the others
 	// acted on.
 	asked, seen time.Time
-	changed chan struct{}
+	changed     chan struct{}
 }
 
 // shardDaemon is the daemon's side of sharding.
