@@ -82,6 +82,13 @@ request's revision has been applied, one comment on it sums up each cluster's
 run. The GitHub token comes from --github-token-file, $TRELLIS_GITHUB_TOKEN or
 $GITHUB_TOKEN.
 
+With --shards N, several replicas share the clusters: they are split into N
+shards by a hash of their name, each held by one replica at a time through
+the Lease NAME-shard-I (--leader-election-name, --leader-election-namespace);
+a replica takes at most its share of the shards (N / replicas), applies the
+clusters of those it holds, and stops them before it gives a Lease up. Only
+the holder of shard 0 checks pull requests. See README, "Sharding".
+
 Git credentials come from files or the environment (TRELLIS_GIT_TOKEN,
 TRELLIS_GIT_PASSWORD), never from flag values.
 

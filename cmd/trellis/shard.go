@@ -43,6 +43,10 @@ import (
 // Lease up; a Lease that could not be renewed within the renew deadline
 // stops the workers at once, before the lease duration has passed for the
 // other replicas.
+//
+// Every replica polls and renders. A webhook reaches one replica; it
+// tells the others through an annotation of its member Lease, read at
+// their next count of the replicas.
 type sharder struct {
 	n        int
 	id       string
