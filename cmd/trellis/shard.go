@@ -40,9 +40,10 @@ import (
 // A shard is never reconciled by two replicas at once: the lock every
 // election goes through stops the shard's workers, and waits until they
 // returned (the apply in hand stopped), before any write that gives the
-// Lease up; a Lease that could not be renewed within the renew deadline
-// stops the workers at once, before the lease duration has passed for the
-// other replicas.
+// Lease up; a Lease not renewed within the renew deadline (counted from
+// the start of its last successful renewal) stops the workers at once,
+// before the lease duration has passed for the other replicas, even when
+// the apiserver hangs.
 //
 // Every replica polls and renders. A webhook reaches one replica; it
 // tells the others through an annotation of its member Lease, read at
@@ -64,10 +65,13 @@ type sharder struct {
 
 	stopMu []sync.Mutex // per shard: one stop at a time
 
-	mu      sync.Mutex
-	leased  map[int]bool // Leases held (acquired, not yet released)
-	members int          // live replicas, this one included
-	taking  int          // acquisitions in flight
+	mu     sync.Mutex
+	leased map[int]bool // Leases held (acquired, not yet released)
+	// renewed is, per shard held, when its last successful write (taking
+	// or renewing the Lease) began.
+	renewed map[int]time.Time
+	members int // live replicas, this one included
+	taking  int // acquisitions in flight
 	// asked is when this replica last got a webhook, told to the others
 	// on its member Lease; seen is the latest such time of the others
 	// acted on.
@@ -158,6 +162,7 @@ const memberLabel = "trellis.dev/member-of"
 // returned.
 func runSharded(ctx context.Context, s *sharder, run func(context.Context) error) error {
 	s.leased = map[int]bool{}
+	s.renewed = map[int]time.Time{}
 	s.members = 1
 	s.changed = make(chan struct{})
 	s.stopMu = make([]sync.Mutex, s.n)
@@ -339,18 +344,32 @@ func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 		changed := s.changedCh()
 		s.mu.Lock()
 		shed := s.shedLocked(i)
+		// client-go gives up a Lease it could not renew for the renew
+		// deadline, but only ends leaseCtx after trying to release it,
+		// which may take another renew deadline when the apiserver hangs:
+		// past the lease duration the other replicas wait. The deadline is
+		// kept here, from the start of the last successful renewal.
+		deadline := s.renewed[i].Add(s.timing.renewDeadline)
 		s.mu.Unlock()
 		if shed {
 			reason = "given up: more than this replica's share"
 			break
 		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			reason = "Lease lost"
+			break
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-leaseCtx.Done():
 			reason = "Lease lost"
 		case <-ctx.Done():
 			reason = "stopping"
 		case <-changed:
+		case <-timer.C:
 		}
+		timer.Stop()
 	}
 	stopSide()
 	side.Wait()
@@ -373,6 +392,7 @@ func (s *sharder) stop(i int) {
 	defer s.mu.Unlock()
 	if s.leased[i] {
 		delete(s.leased, i)
+		delete(s.renewed, i)
 		s.notifyLocked()
 	}
 }
@@ -414,18 +434,24 @@ func (l *shardLock) take(_ resourcelock.LeaderElectionRecord, write func() error
 		s.taking++
 	}
 	s.mu.Unlock()
+	began := time.Now()
 	err := write()
-	if !acquiring {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.taking--
-	if err == nil {
+	if acquiring {
+		s.taking--
+	}
+	if err != nil {
+		return err
+	}
+	if acquiring || s.leased[l.i] {
+		s.renewed[l.i] = began
+	}
+	if acquiring {
 		s.leased[l.i] = true
 		s.notifyLocked()
 	}
-	return err
+	return nil
 }
 
 // refusalFilter drops client-go's error logs of errNotTaking: refusing a

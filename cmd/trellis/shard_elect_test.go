@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"trellis.dev/trellis/test/kubeproxy"
 )
 
 // shardBook is what the fake daemons of one test hold: who reconciles
@@ -207,4 +209,48 @@ func TestLeaseTiming(t *testing.T) {
 	assert.Error(t, leaderOptions{holder: "x", timing: ok}.validate())
 	assert.Error(t, leaderOptions{shards: -1, timing: ok}.validate())
 	assert.NoError(t, leaderOptions{shards: 4, holder: "x", timing: ok}.validate())
+}
+
+// TestShardLostStopsAtOnce: the replica holding a shard loses its
+// apiserver (its proxy stalls: nothing answers, nothing fails fast). It
+// stops the shard's workers within the renew deadline of its last
+// renewal, before the other replica, waiting out the lease duration,
+// takes the shard: no overlap, though client-go itself would only give
+// the Lease up after a further renew deadline spent trying to release it.
+func TestShardLostStopsAtOnce(t *testing.T) {
+	cp := needControlPlane(t)
+	ns := cp.Namespace(t)
+	book := newShardBook()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	timing := leaseTiming{leaseDuration: 2 * time.Second, renewDeadline: 1500 * time.Millisecond, retryPeriod: 250 * time.Millisecond}
+	start := func(id string, p *kubeproxy.Proxy) func() {
+		cfg := p.RESTConfig()
+		cfg.Timeout = timing.renewDeadline
+		kube, err := kubernetes.NewForConfig(cfg)
+		require.NoError(t, err)
+		s := &sharder{n: 1, id: id, ns: ns, name: "trellis", timing: timing, kube: kube,
+			d: &fakeShardDaemon{name: id, book: book}, log: log}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			assert.NoError(t, runSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil }))
+		}()
+		return func() { stop(); <-done }
+	}
+	proxyA, proxyB := kubeproxy.Start(t, cp.RESTConfig()), kubeproxy.Start(t, cp.RESTConfig())
+	stopA := start("a", proxyA)
+	book.wait(t, func() bool { return book.count("a") == 1 }, "a never took the shard")
+	stopB := start("b", proxyB)
+	defer stopB()
+	waitProxy(t, proxyB, func() bool { return countPaths(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
+
+	proxyA.Stall()
+	book.wait(t, func() bool { return book.count("a") == 0 }, "a never stopped the shard")
+	book.wait(t, func() bool { return book.count("b") == 1 }, "b never took the shard over")
+	book.mu.Lock()
+	assert.Empty(t, book.overlap, "b took the shard while a still applied")
+	book.mu.Unlock()
+	proxyA.Resume()
+	stopA()
 }
