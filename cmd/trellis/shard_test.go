@@ -248,9 +248,6 @@ func TestShardsThreeReplicas(t *testing.T) {
 	require.Eventually(t, takenOver, guard, 20*time.Millisecond, "the killed replica's clusters %v were not taken over:\n%s", victimClusters, logsOf())
 	failover := time.Since(killed)
 	t.Logf("clusters %v of %s taken over in %s (killed at %s)", victimClusters, victim.name, failover, killed.UTC().Format(time.RFC3339Nano))
-	if os.Getenv("DEBUGSHARD") != "" {
-		t.Log(logsOf())
-	}
 	assert.LessOrEqual(t, failover, 2*shardTestLease, "taken over later than twice the lease duration:\n%s", logsOf())
 	require.Eventually(t, spread(live...), guard, 50*time.Millisecond, "the shards were never spread over the two replicas left:\n%s", logsOf())
 
@@ -308,6 +305,8 @@ func assertNoOverlap(t *testing.T, ns string, replicas []*shardReplica) {
 		}
 	}
 	require.NotEmpty(t, all)
+	require.True(t, slices.ContainsFunc(all, func(e ev) bool { return strings.Contains(e.Path, "/configmaps/inventory-") }),
+		"the inventories' requests are attributed to their clusters")
 	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
 	inflight := map[string]map[string]int{} // cluster → replica → requests
 	handoffs := 0
