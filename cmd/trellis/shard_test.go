@@ -282,7 +282,8 @@ func TestShardsThreeReplicas(t *testing.T) {
 // assertNoOverlap goes through the requests of every replica's proxy in
 // their one order: no request for a cluster (its namespace, its objects,
 // its inventory) began while another replica had one for the same
-// cluster in flight.
+// cluster in flight, and no two replicas' applies of one cluster
+// interleave.
 func assertNoOverlap(t *testing.T, ns string, replicas []*shardReplica) {
 	t.Helper()
 	clusterOf := regexp.MustCompile(regexp.QuoteMeta(ns) + `-(c\d\d)(?:[/-]|$)`)
@@ -332,4 +333,38 @@ func assertNoOverlap(t *testing.T, ns string, replicas []*shardReplica) {
 		inflight[e.cluster][e.replica]++
 	}
 	t.Logf("%d requests of clusters checked, %d hand-offs between replicas", len(all)/2, handoffs)
+
+	// Apply intervals: an apply of a cluster begins by reading its
+	// inventory; it spans every request of that replica for that cluster
+	// until its next apply begins. No two replicas' intervals of one
+	// cluster intersect.
+	type interval struct {
+		replica    string
+		first, end int64
+	}
+	applies := map[string][]*interval{} // by cluster
+	current := map[string]*interval{}   // by replica and cluster
+	for _, e := range all {
+		key := e.replica + "/" + e.cluster
+		if !e.End && e.Method == http.MethodGet && strings.Contains(e.Path, "/configmaps/inventory-") {
+			current[key] = &interval{replica: e.replica, first: e.Seq, end: e.Seq}
+			applies[e.cluster] = append(applies[e.cluster], current[key])
+		}
+		if iv := current[key]; iv != nil {
+			iv.end = e.Seq
+		}
+	}
+	n := 0
+	for c, ivs := range applies {
+		for i, a := range ivs {
+			n++
+			for _, b := range ivs[i+1:] {
+				if a.replica != b.replica && a.first <= b.end && b.first <= a.end {
+					t.Errorf("cluster %s applied by %s (requests %d to %d) and by %s (%d to %d) at once",
+						c, a.replica, a.first, a.end, b.replica, b.first, b.end)
+				}
+			}
+		}
+	}
+	t.Logf("%d applies checked for overlap", n)
 }

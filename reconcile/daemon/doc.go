@@ -18,6 +18,16 @@
 // interval); one failing cluster never delays another. At most
 // MaxConcurrentClusters applies run at once.
 //
+// # Shards
+//
+// With Config.Shards set, the clusters are split into that many shards by
+// ShardOf, a hash of the cluster's name, and the daemon reconciles only
+// the clusters of the shards it was given with Acquire. Release stops a
+// shard's workers and returns once they returned, so that a caller
+// holding the shard through a Lease (`serve --shards`) gives the Lease up
+// only when nothing of the shard is applied any more. Polling and
+// rendering are the same whatever the shards held.
+//
 // # Suspension and shutdown
 //
 // A cluster is suspended in the cluster itself, on its inventory
