@@ -70,8 +70,11 @@ type sharder struct {
 	// renewed is, per shard held, when its last successful write (taking
 	// or renewing the Lease) began.
 	renewed map[int]time.Time
-	members int // live replicas, this one included
-	taking  int // acquisitions in flight
+	// stopping counts, per shard, the stops under way: no worker of the
+	// shard starts meanwhile.
+	stopping map[int]int
+	members  int // live replicas, this one included
+	taking   int // acquisitions in flight
 	// asked is when this replica last got a webhook, told to the others
 	// on its member Lease; seen is the latest such time of the others
 	// acted on.
@@ -163,6 +166,7 @@ const memberLabel = "trellis.dev/member-of"
 func runSharded(ctx context.Context, s *sharder, run func(context.Context) error) error {
 	s.leased = map[int]bool{}
 	s.renewed = map[int]time.Time{}
+	s.stopping = map[int]int{}
 	s.members = 1
 	s.changed = make(chan struct{})
 	s.stopMu = make([]sync.Mutex, s.n)
@@ -324,12 +328,13 @@ func (s *sharder) elect(ctx context.Context, i int) error {
 // stopped when it returns.
 func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 	s.mu.Lock()
-	if !s.leased[i] || leaseCtx.Err() != nil {
+	if !s.leased[i] || s.stopping[i] > 0 || leaseCtx.Err() != nil {
 		s.mu.Unlock()
 		return
 	}
-	// Under s.mu: a release of the Lease (shardLock.Update) marks it not
-	// leased first, so no worker starts once the Lease is going.
+	// Under s.mu: a stop (before a release of the Lease, see
+	// shardLock.Update) counts itself in stopping first, so no worker
+	// starts once the Lease is going.
 	s.d.Acquire(i)
 	s.log.Info("shard acquired", "shard", i, "held", len(s.leased), "share", s.shareLocked())
 	s.mu.Unlock()
@@ -385,11 +390,15 @@ func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 // under way in another goroutine is waited for too. Only then is the
 // shard no longer counted as held: until then its Lease is renewed.
 func (s *sharder) stop(i int) {
+	s.mu.Lock()
+	s.stopping[i]++
+	s.mu.Unlock()
 	s.stopMu[i].Lock()
 	defer s.stopMu[i].Unlock()
 	s.d.Release(i)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopping[i]--
 	if s.leased[i] {
 		delete(s.leased, i)
 		delete(s.renewed, i)
