@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"trellis.dev/trellis/reconcile/clusterrun"
 )
 
 type leaderOptions struct {
@@ -40,7 +40,7 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 	if !o.enabled {
 		return fn(ctx)
 	}
-	cfg, err := homeConfig(kubeconfig)
+	cfg, err := clusterrun.HomeConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
@@ -131,19 +131,6 @@ func (l *leading) wait() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
-}
-
-// homeConfig reaches the cluster trellis runs in: the kubeconfig's current
-// context, else the in-cluster service account.
-func homeConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 }
 
 // leaderIdentity names this replica in the Lease: its host name (the pod's
