@@ -163,8 +163,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	conn := clusterrun.NewPool(o.kubeconfig)
-	board := newServeBoard(conn, o.sourceID, o.repo)
-	gh, err := newServeGitHub(o, conn, writer, board.checked, log)
+	board := dashboard.NewBoard(conn, o.sourceID, o.repo)
+	gh, err := newServeGitHub(o, conn, writer, board.Checked, log)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.Connect,
 		Applied: func(ctx context.Context, cs *reconcile.ChangeSet, err error) {
-			board.applied(ctx, cs, err)
+			board.Applied(ctx, cs, err)
 			if err != nil {
 				conn.Forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
@@ -186,7 +186,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		RenderBounds: bounds, SOPS: keys,
 		Log: log, Metrics: daemon.NewMetrics(reg),
 	})
-	board.d = d
+	board.SetDaemon(d)
 	hook := &daemon.WebhookHandler{Log: log, Trigger: gh.route(src.ref, d.Trigger)}
 	if o.webhookSecretFile != "" {
 		secret, err := os.ReadFile(o.webhookSecretFile)
