@@ -87,7 +87,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadTree$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
 	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
-	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/dashboard/
+	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/lineage/
 
 ## demo: start a local control plane with the upstream CRDs, apply examples/ to it as a Git repo with lineage, leave it running
 # examples/ declares two clusters, staging and prod, with the same namespaces;
