@@ -74,6 +74,7 @@ bench: tools
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./render/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./reconcile/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./reconcile/daemon/ ./reconcile/lineage/ ./source/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'BenchmarkApplyCLI' -benchtime 1x -timeout 30m ./cmd/trellis/
 
 ## lint: vet and formatting
 lint:
