@@ -75,6 +75,7 @@ bench: tools
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./reconcile/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./reconcile/daemon/ ./reconcile/lineage/ ./source/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench ShardFailover -benchtime 3x ./cmd/trellis/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'BenchmarkApplyCLI' -benchtime 1x -timeout 30m ./cmd/trellis/
 
 ## lint: vet and formatting
 lint:
@@ -88,7 +89,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadTree$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
 	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
-	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/dashboard/
+	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/lineage/
 
 ## demo: start a local control plane with the upstream CRDs, apply examples/ to it as a Git repo with lineage, leave it running
 # examples/ declares two clusters, staging and prod, with the same namespaces;

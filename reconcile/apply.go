@@ -118,6 +118,12 @@ type applier struct {
 	// newNamespaces are the Namespaces this apply creates: in a dry run,
 	// objects in them cannot be validated.
 	newNamespaces map[string]bool
+	// mappings are the REST mappings found, by kind: a mapper lookup
+	// allocates (its misses are errors), and a repo holds thousands of
+	// objects of a few kinds. Only kinds found are kept, so a kind whose
+	// CRD this apply installs is looked up again.
+	mappingsMu sync.Mutex
+	mappings   map[schema.GroupVersionKind]*meta.RESTMapping
 }
 
 const rbacGroup = "rbac.authorization.k8s.io"
@@ -302,7 +308,7 @@ func (a *applier) resolve(it *item) {
 		return
 	}
 	gvk := it.obj.GroupVersionKind()
-	m, err := a.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	m, err := a.mapping(gvk)
 	if err != nil {
 		it.fail(fmt.Errorf("kind %s is not served by the cluster (is its CRD installed?): %w", gvkString(gvk), err))
 		return
@@ -325,6 +331,27 @@ func (a *applier) resolve(it *item) {
 	it.impersonated = user != ""
 	it.mapping = m
 	it.write = resourceFor(dyn, m, it.obj.GetNamespace())
+}
+
+// mapping is the REST mapping of gvk, looked up once per apply.
+func (a *applier) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	a.mappingsMu.Lock()
+	m, ok := a.mappings[gvk]
+	a.mappingsMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := a.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, err
+	}
+	a.mappingsMu.Lock()
+	if a.mappings == nil {
+		a.mappings = map[schema.GroupVersionKind]*meta.RESTMapping{}
+	}
+	a.mappings[gvk] = m
+	a.mappingsMu.Unlock()
+	return m, nil
 }
 
 func resourceFor(dyn dynamic.Interface, m *meta.RESTMapping, ns string) dynamic.ResourceInterface {

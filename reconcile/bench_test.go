@@ -28,7 +28,7 @@ const benchObjects = 1000
 func benchConfigMaps(ns string, n int) []*unstructured.Unstructured {
 	objs := make([]*unstructured.Unstructured, n)
 	for i := range objs {
-		cm := configMap(ns, fmt.Sprintf("cm-%04d", i), map[string]any{
+		cm := configMap(ns, fmt.Sprintf("cm-%05d", i), map[string]any{
 			"index": fmt.Sprint(i), "level": "info", "endpoint": "http://model.example.com/v1/predict",
 		})
 		cm.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "trellis", "bench": "apply"})
@@ -133,5 +133,17 @@ func runKubectl(b *testing.B, kubectl, file string) {
 		"--kubeconfig", cp.KubeconfigPath(), "-f", file)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// BenchmarkNoopApply10000 re-applies 10,000 unchanged ConfigMaps (issue
+// 16's scale; `go test -memprofile` shows where a no-op's memory goes).
+func BenchmarkNoopApply10000(b *testing.B) {
+	ns := cp.Namespace(b)
+	objs := benchConfigMaps(ns, 10*benchObjects)
+	benchApply(b, ns, objs, Created)
+	b.ResetTimer()
+	for b.Loop() {
+		benchApply(b, ns, objs, Unchanged)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	goruntime "runtime"
 	"sync"
@@ -71,12 +72,23 @@ const AnnotationConfigHash = "trellis.dev/config-hash"
 // configHash returns the hash of obj without its revision and config-hash
 // annotations.
 func configHash(obj *unstructured.Unstructured) (string, error) {
-	c := obj.DeepCopy()
-	ann := c.GetAnnotations()
-	delete(ann, render.AnnotationRevision)
-	delete(ann, AnnotationConfigHash)
-	c.SetAnnotations(ann)
-	b, err := json.Marshal(c.Object) // maps marshal with sorted keys
+	// Shallow copies of the maps on the way to the annotations, not a
+	// deep copy of the object: thousands of objects are hashed per apply.
+	top := maps.Clone(obj.Object)
+	if md, ok := top["metadata"].(map[string]any); ok {
+		md = maps.Clone(md)
+		switch ann := md["annotations"].(type) {
+		case map[string]any:
+			ann = maps.Clone(ann)
+			delete(ann, render.AnnotationRevision)
+			delete(ann, AnnotationConfigHash)
+			md["annotations"] = ann
+		case nil:
+			delete(md, "annotations")
+		}
+		top["metadata"] = md
+	}
+	b, err := json.Marshal(top) // maps marshal with sorted keys
 	if err != nil {
 		return "", err
 	}
@@ -305,7 +317,10 @@ func listWanted(ctx context.Context, ri dynamic.ResourceInterface, items []*item
 		}
 		for i := range list.Items {
 			if want[list.Items[i].GetName()] {
-				out[list.Items[i].GetName()] = list.Items[i].DeepCopy()
+				// A copy of the item alone (not of its content): the page,
+				// with the objects not wanted, is garbage once read.
+				obj := list.Items[i]
+				out[obj.GetName()] = &obj
 			}
 		}
 		opts.Continue = list.GetContinue()

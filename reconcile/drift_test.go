@@ -2,6 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"trellis.dev/trellis/render"
 )
 
 // driftCase is an object, and a change made to it by hand.
@@ -188,4 +193,38 @@ func workflowTemplate(ns string) *unstructured.Unstructured {
 			}},
 		},
 	}}
+}
+
+// TestConfigHashStable: the hash recorded on live objects is the one the
+// deep-copying implementation gave (objects applied before stay
+// unchanged), with the revision and the hash itself left out.
+func TestConfigHashStable(t *testing.T) {
+	reference := func(obj *unstructured.Unstructured) string {
+		c := obj.DeepCopy()
+		ann := c.GetAnnotations()
+		delete(ann, render.AnnotationRevision)
+		delete(ann, AnnotationConfigHash)
+		c.SetAnnotations(ann)
+		b, err := json.Marshal(c.Object)
+		require.NoError(t, err)
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	base := func(md map[string]any) *unstructured.Unstructured {
+		md["name"] = "x"
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": md, "data": map[string]any{"k": "v"}}}
+	}
+	for name, obj := range map[string]*unstructured.Unstructured{
+		"no annotations":   base(map[string]any{}),
+		"null annotations": base(map[string]any{"annotations": nil}),
+		"only trellis's":   base(map[string]any{"annotations": map[string]any{render.AnnotationRevision: "abc", AnnotationConfigHash: "sha256:1"}}),
+		"others too":       base(map[string]any{"annotations": map[string]any{render.AnnotationRevision: "abc", "team": "ml"}, "labels": map[string]any{"a": "b"}}),
+	} {
+		before := obj.DeepCopy()
+		got, err := configHash(obj)
+		require.NoError(t, err)
+		assert.Equal(t, reference(obj), got, name)
+		assert.Equal(t, before, obj, "%s: the object is unchanged", name)
+	}
 }

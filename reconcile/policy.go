@@ -66,7 +66,7 @@ func CheckPrune(p PrunePlan) error {
 // Katib Experiment): created once, never patched, never pruned with its
 // template, collected by keep-runs.
 func IsRun(obj *unstructured.Unstructured) bool {
-	_, ok := obj.GetLabels()[render.LabelRunOf]
+	_, ok, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "labels", render.LabelRunOf)
 	return ok
 }
 

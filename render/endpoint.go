@@ -67,6 +67,9 @@ func predictor(c *schema.Cluster, e *schema.EndpointSpec, defaults *schema.Resou
 		p["canaryTrafficPercent"] = int64(*e.CanaryPercent)
 	}
 	setIf(p, "serviceAccountName", e.ServiceAccountName)
+	if e.Timeout > 0 {
+		p["timeout"] = int64(e.Timeout)
+	}
 	setNodePool(p, c, e.NodePool)
 	return p
 }
@@ -92,5 +95,46 @@ func predictorModel(e *schema.EndpointSpec, defaults *schema.Resources) map[stri
 	setIf(model, "args", anyList(e.Model.Args, nil))
 	setIf(model, "env", containerEnv(e.Model.Env, e.Model.EnvRefs, nil))
 	setIf(model, "resources", containerResources(e.Resources, defaults))
+	setIf(model, "livenessProbe", probe(e.Model.LivenessProbe))
+	setIf(model, "readinessProbe", probe(e.Model.ReadinessProbe))
 	return model
+}
+
+// probe is a Kubernetes probe; nil for none.
+func probe(p *schema.Probe) map[string]any {
+	if p == nil {
+		return nil
+	}
+	out := map[string]any{}
+	switch {
+	case p.HTTPGet != nil:
+		get := map[string]any{"path": p.HTTPGet.Path}
+		if p.HTTPGet.Port != nil {
+			get["port"] = probePort(p.HTTPGet.Port)
+		}
+		out["httpGet"] = get
+	case p.TCPSocket != nil:
+		out["tcpSocket"] = map[string]any{"port": probePort(p.TCPSocket.Port)}
+	case p.Exec != nil:
+		out["exec"] = map[string]any{"command": anyList(p.Exec.Command, nil)}
+	}
+	if p.InitialDelaySeconds != nil {
+		out["initialDelaySeconds"] = int64(*p.InitialDelaySeconds)
+	}
+	for k, v := range map[string]int{"periodSeconds": p.PeriodSeconds, "timeoutSeconds": p.TimeoutSeconds,
+		"failureThreshold": p.FailureThreshold, "successThreshold": p.SuccessThreshold} {
+		if v > 0 {
+			out[k] = int64(v)
+		}
+	}
+	return out
+}
+
+// probePort is a probe's port: a number (JSON decodes it as float64) or
+// a name.
+func probePort(port any) any {
+	if f, ok := port.(float64); ok {
+		return int64(f)
+	}
+	return port
 }

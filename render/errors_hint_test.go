@@ -40,10 +40,10 @@ func TestFieldHint(t *testing.T) {
 		path []string
 		want string
 	}{
-		{[]string{"#Kinds", "Endpoint", "spec", "replica"}, "did you mean replicas? (known: autoscaling, canaryPercent, cluster, model, namespace, nodePool, replicas, resources, serviceAccountName, upstream)"},
-		{[]string{"#Kinds", "Pipeline", "spec", "steps", "0", "retrys"}, "did you mean retries? (known: args, command, dependsOn, env, image, inputs, name, nodePool, outputs, resources, retries, task, timeout, upstream)"},
+		{[]string{"#Kinds", "Endpoint", "spec", "replica"}, "did you mean replicas? (known: autoscaling, canaryPercent, cluster, container, model, namespace, nodePool, replicas, resources, serviceAccountName, timeout, transformer, upstream)"},
+		{[]string{"#Kinds", "Pipeline", "spec", "steps", "0", "retrys"}, "did you mean retries? (known: args, arguments, backoff, command, continueOn, depends, dependsOn, env, envRefs, image, initContainers, inputs, mounts, name, nodePool, outputs, resources, retries, retryPolicy, sidecars, source, task, timeout, upstream, when, withItems, withParam)"},
 		{[]string{"#Kinds", "Cluster", "spec", "namespaces", "ml", "qouta"}, "did you mean quota? (known: access, allowFrom, isolated, labels, limits, paths, quota, serviceAccount)"},
-		{[]string{"#Kinds", "Endpoint", "spec", "zzzzzzz"}, "known: autoscaling, canaryPercent, cluster, model, namespace, nodePool, replicas, resources, serviceAccountName, upstream"},
+		{[]string{"#Kinds", "Endpoint", "spec", "zzzzzzz"}, "known: autoscaling, canaryPercent, cluster, container, model, namespace, nodePool, replicas, resources, serviceAccountName, timeout, transformer, upstream"},
 		{[]string{"train", "spec", "steps", "0", "retrys"}, "did you mean retries?"},
 		{[]string{"mnist", "spec", "replica"}, "did you mean replicas?"},
 		{[]string{"config", "bogus"}, ""},

@@ -201,6 +201,8 @@ func (c refCheck) endpointFields(e *schema.EndpointSpec) bool {
 		c.errorf("spec", "set model (served by a KServe runtime) or container (a custom predictor)")
 	}
 	c.envRefs("spec.model.envRefs", e.Model.EnvRefs, e.Model.Env)
+	c.probe("spec.model.livenessProbe", e.Model.LivenessProbe)
+	c.probe("spec.model.readinessProbe", e.Model.ReadinessProbe)
 	for path, ctr := range map[string]*schema.Container{"spec.container": e.Container, "spec.transformer": e.Transformer} {
 		if ctr == nil {
 			continue
@@ -211,4 +213,20 @@ func (c refCheck) endpointFields(e *schema.EndpointSpec) bool {
 		}
 	}
 	return hasModel
+}
+
+// probe checks that a probe has exactly one way of probing.
+func (c refCheck) probe(at string, p *schema.Probe) {
+	if p == nil {
+		return
+	}
+	n := 0
+	for _, set := range []bool{p.HTTPGet != nil, p.TCPSocket != nil, p.Exec != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		c.errorf(at, "set exactly one of httpGet, tcpSocket or exec")
+	}
 }

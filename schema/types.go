@@ -472,6 +472,7 @@ type EndpointSpec struct {
 	NodePool           string             `json:"nodePool,omitempty"`
 	CanaryPercent      *int               `json:"canaryPercent,omitempty"`
 	ServiceAccountName string             `json:"serviceAccountName,omitempty"`
+	Timeout            int                `json:"timeout,omitempty"`
 	Upstream           map[string]any     `json:"upstream,omitempty"`
 }
 
@@ -499,7 +500,37 @@ type Model struct {
 	Args            []string          `json:"args,omitempty"`
 	Env             map[string]string `json:"env,omitempty"`
 	EnvRefs         map[string]EnvRef `json:"envRefs,omitempty"`
+	LivenessProbe   *Probe            `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe            `json:"readinessProbe,omitempty"`
 	FromPipeline    *PipelineRef      `json:"fromPipeline,omitempty"`
+}
+
+// Probe mirrors #Probe.
+type Probe struct {
+	HTTPGet             *HTTPGetProbe   `json:"httpGet,omitempty"`
+	TCPSocket           *TCPSocketProbe `json:"tcpSocket,omitempty"`
+	Exec                *ExecProbe      `json:"exec,omitempty"`
+	InitialDelaySeconds *int            `json:"initialDelaySeconds,omitempty"`
+	PeriodSeconds       int             `json:"periodSeconds,omitempty"`
+	TimeoutSeconds      int             `json:"timeoutSeconds,omitempty"`
+	FailureThreshold    int             `json:"failureThreshold,omitempty"`
+	SuccessThreshold    int             `json:"successThreshold,omitempty"`
+}
+
+// HTTPGetProbe mirrors #Probe.httpGet.
+type HTTPGetProbe struct {
+	Path string `json:"path"`
+	Port any    `json:"port,omitempty"`
+}
+
+// TCPSocketProbe mirrors #Probe.tcpSocket.
+type TCPSocketProbe struct {
+	Port any `json:"port"`
+}
+
+// ExecProbe mirrors #Probe.exec.
+type ExecProbe struct {
+	Command []string `json:"command"`
 }
 
 // ModelStorage mirrors #Model.storage.

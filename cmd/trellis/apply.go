@@ -23,6 +23,7 @@ import (
 type applyOptions struct {
 	kubeconfig     string
 	context        string
+	kube           *kubeFlags
 	cluster        string
 	revision       string
 	sourceID       string
@@ -79,8 +80,7 @@ failed (or the repo is invalid), 2 usage error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
+	o.kube = addKubeFlags(f, &o.kubeconfig, &o.context, "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)", "kubeconfig context to use, instead of the one the Cluster declares")
 	f.StringVar(&o.cluster, "cluster", "", "apply only this cluster")
 	f.StringVar(&o.revision, "revision", "", "revision recorded on the objects (default: the Git commit checked out in DIR)")
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source; the inventory is per source and cluster")
@@ -104,6 +104,10 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 		}
 	}
 	keys, err := o.sops.keys()
+	if err != nil {
+		return err
+	}
+	kube, err := o.kube.kube()
 	if err != nil {
 		return err
 	}
@@ -135,7 +139,7 @@ func runApply(ctx context.Context, dir string, o applyOptions, s streams) error 
 				p.suffix = " (server dry run)"
 			}
 			out := clusterrun.Cluster(ctx, cluster, clusterrun.Options{
-				Connect: clusterrun.KubeConnector(o.kubeconfig, o.context), SourceID: o.sourceID, Revision: rev,
+				Connect: clusterrun.KubeConnector(kube), SourceID: o.sourceID, Revision: rev,
 				DryRun: o.dryRun, AllowMassPrune: o.allowMassPrune, Wait: o.wait, Timeout: o.timeout,
 			}, p)
 			errs[i] = errors.Join(out.Error(), rec.finish(ctx, lrun, out, printLine))

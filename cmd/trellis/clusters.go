@@ -22,6 +22,7 @@ import (
 type reachOptions struct {
 	kubeconfig string
 	context    string
+	kube       *kubeFlags
 	cluster    string
 	sourceID   string
 }
@@ -43,8 +44,12 @@ type reached struct {
 // inventories there, of --cluster when set). Problems of the repo are
 // printed on w, and the error exits with code 1.
 func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reached, error) {
+	kube, err := o.kube.kube()
+	if err != nil {
+		return nil, err
+	}
 	if dir == "" {
-		cfg, name, err := currentConfig(o.kubeconfig, o.context)
+		cfg, name, err := currentConfig(kube)
 		if err != nil {
 			return nil, err
 		}
@@ -64,24 +69,24 @@ func reach(ctx context.Context, dir string, o reachOptions, w io.Writer) ([]reac
 	out := make([]reached, len(res.Clusters))
 	for i, cluster := range res.Clusters {
 		r := reached{name: cluster.Name}
-		r.client, r.context, r.err = clusterrun.KubeConnector(o.kubeconfig, o.context)(cluster)
+		r.client, r.context, r.err = clusterrun.KubeConnector(kube)(cluster)
 		out[i] = r
 	}
 	return out, nil
 }
 
-// currentConfig is the cluster behind contextName, else the kubeconfig's
+// currentConfig is the cluster behind k.Context, else the kubeconfig's
 // current context.
-func currentConfig(kubeconfig, contextName string) (*rest.Config, string, error) {
+func currentConfig(k clusterrun.Kube) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
+	rules.ExplicitPath = k.Kubeconfig
 	raw, err := rules.Load()
 	if err != nil {
 		return nil, "", fmt.Errorf("kubeconfig: %w", err)
 	}
 	name := raw.CurrentContext
-	if contextName != "" {
-		name = contextName
+	if k.Context != "" {
+		name = k.Context
 	}
 	if name == "" || raw.Contexts[name] == nil {
 		return nil, "", fmt.Errorf("kube context %q is not in the kubeconfig (searched %s); pass --context", name, clusterrun.Searched(rules))
@@ -90,6 +95,7 @@ func currentConfig(kubeconfig, contextName string) (*rest.Config, string, error)
 	if err != nil {
 		return nil, "", fmt.Errorf("kube context %q: %w", name, err)
 	}
+	k.Configure(cfg)
 	return cfg, name, nil
 }
 

@@ -268,7 +268,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitFor("the graph", `document.querySelectorAll("svg.graph g.node").length === 4`)
 	g, err := chromedp.Run(tab, chromedp.Evaluate[graphData](graphJS))
 	require.NoError(t, err)
-	commit, runNode, model, endpoint := "commit:"+rev1, "run:a/"+ns+"-a/"+wf.GetName(), "model:"+uri, "endpoint:a/"+ns+"-a/serve"
+	commit, runNode, model, endpoint := "commit:"+rev1[:7], "run:a/"+ns+"-a/"+wf.GetName(), "model:"+uri, "endpoint:a/"+ns+"-a/serve"
 	assert.Contains(t, g.Nodes[commit], rev1[:7])
 	assert.Contains(t, g.Nodes[commit], "train and serve the iris model")
 	assert.Contains(t, g.Nodes[runNode], wf.GetName())

@@ -20,6 +20,7 @@ import (
 type diffOptions struct {
 	kubeconfig     string
 	context        string
+	kube           *kubeFlags
 	cluster        string
 	revision       string
 	sourceID       string
@@ -89,8 +90,7 @@ summary, and any error; the exit status is the same.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
+	o.kube = addKubeFlags(f, &o.kubeconfig, &o.context, "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)", "kubeconfig context to use, instead of the one the Cluster declares")
 	f.StringVar(&o.cluster, "cluster", "", "diff only this cluster")
 	f.StringVar(&o.revision, "revision", "", "revision of the objects (default: the Git commit checked out in DIR)")
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory says what apply would prune (as apply's --source-id)")
@@ -115,6 +115,10 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 	if err != nil {
 		return err
 	}
+	kube, err := o.kube.kube()
+	if err != nil {
+		return err
+	}
 	res, err := render.Dir(ctx, dir, render.Options{Revision: rev, Cluster: o.cluster, SOPS: keys})
 	if err != nil {
 		printProblems(s.err, err, dir)
@@ -126,7 +130,7 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 	changed, errs := false, 0
 	report := diffReport{Clusters: []clusterDiff{}}
 	for _, cluster := range res.Clusters {
-		d, err := diffCluster(ctx, cluster, o, s, colour)
+		d, err := diffCluster(ctx, cluster, clusterrun.KubeConnector(kube), o, s, colour)
 		if err != nil {
 			fmt.Fprintln(s.err, "error:", err)
 			d.Error = err.Error()
@@ -152,9 +156,9 @@ func runDiff(ctx context.Context, dir string, o diffOptions, s streams, colour b
 // diffCluster diffs one cluster, prints its changes (unless -o json) and
 // summary, and returns what it found. Objects whose dry run failed are
 // printed and make the error.
-func diffCluster(ctx context.Context, cluster render.Cluster, o diffOptions, s streams, colour bool) (clusterDiff, error) {
+func diffCluster(ctx context.Context, cluster render.Cluster, connect clusterrun.Connector, o diffOptions, s streams, colour bool) (clusterDiff, error) {
 	d := clusterDiff{Cluster: cluster.Name, Objects: []reconcile.ObjectDiff{}}
-	client, kubeContext, err := clusterrun.KubeConnector(o.kubeconfig, o.context)(cluster)
+	client, kubeContext, err := connect(cluster)
 	if err != nil {
 		return d, err
 	}

@@ -13,9 +13,10 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"trellis.dev/trellis/reconcile/clusterrun"
 )
 
 type leaderOptions struct {
@@ -71,7 +72,7 @@ func runLeading(ctx context.Context, o leaderOptions, kubeconfig string, log *sl
 		return fn(ctx)
 	}
 	o.timing = o.timing.orDefault()
-	cfg, err := homeConfig(kubeconfig)
+	cfg, err := clusterrun.HomeConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
@@ -164,19 +165,6 @@ func (l *leading) wait() error {
 	return l.err
 }
 
-// homeConfig reaches the cluster trellis runs in: the kubeconfig's current
-// context, else the in-cluster service account.
-func homeConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-}
-
 // leaderIdentity names this replica in the Lease: its host name (the pod's
 // name in-cluster) and a random suffix, unique even for two replicas on
 // one host.
@@ -190,7 +178,7 @@ func leaderIdentity() string {
 // newSharder returns the sharding of o for daemon d; shard0 runs while
 // shard 0 is held.
 func newSharder(o leaderOptions, kubeconfig string, d shardDaemon, shard0 func(context.Context) error, log *slog.Logger) (*sharder, error) {
-	cfg, err := homeConfig(kubeconfig)
+	cfg, err := clusterrun.HomeConfig(kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("sharding: %w", err)
 	}

@@ -52,7 +52,7 @@ func TestLineageServe(t *testing.T) {
 	status, graph := get("lineage/endpoints/staging/iris")
 	require.Equal(t, http.StatusOK, status)
 	for _, edge := range []string{
-		`data-from="commit:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12" data-to="run:staging/ml/train-iris-5f2a9c"`,
+		`data-from="commit:ab12cd3" data-to="run:staging/ml/train-iris-5f2a9c"`,
 		`data-from="run:staging/ml/train-iris-5f2a9c" data-to="model:s3://models/iris/train-iris-5f2a9c/model"`,
 		`data-from="model:s3://models/iris/train-iris-5f2a9c/model" data-to="endpoint:staging/ml/iris"`,
 	} {

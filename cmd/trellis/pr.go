@@ -28,6 +28,7 @@ type prOptions struct {
 	path       string
 	kubeconfig string
 	context    string
+	kube       *kubeFlags
 	sourceID   string
 	// render bounds the render of each side.
 	render renderBoundsOptions
@@ -73,9 +74,9 @@ refuses); 2 usage error; 3 an error (GitHub's API, Git, an unreachable cluster).
 	f.StringVar(&o.tokenFile, "github-token-file", "", "file holding the GitHub token (default: $"+tokenEnv+")")
 	f.StringVar(&o.repo, "repo", "", "where to clone the config repo from, a URL or a directory (default: the repository's clone URL from the API)")
 	f.StringVar(&o.path, "path", ".", "directory of the config repo inside the Git repository")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for a live dry-run of the head (default: no dry-run)")
+	o.kube = addKubeFlags(f, &o.kubeconfig, &o.context, "kubeconfig for a live dry-run of the head (default: no dry-run)",
+		"kubeconfig context for the live dry-run, instead of the one each Cluster declares")
 	f.StringVar(&o.sourceID, "source-id", reconcile.DefaultSourceID, "id of the source whose inventory the live dry-run asks what an apply would prune (the daemon's --source-id)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context for the live dry-run, instead of the one each Cluster declares")
 	addRenderBoundsFlags(f, &o.render)
 	addSOPSFlags(f, &o.sops)
 	addLineageRecordFlags(f, &o.lineageRepo, &o.lineageBranch, &o.lineageStateDir, &o.lineageAuthor)
@@ -146,12 +147,16 @@ func (o prOptions) checkOptions() (pullrequest.Options, error) {
 		return pullrequest.Options{}, err
 	}
 	opts := pullrequest.Options{GitHub: gh, Number: o.number, RepoURL: o.repo, GitToken: token, Path: o.path, SourceID: o.sourceID, RenderBounds: bounds, SOPS: keys}
+	kube, err := o.kube.kube()
+	if err != nil {
+		return pullrequest.Options{}, err
+	}
 	if o.kubeconfig != "" || o.context != "" {
 		opts.Dial = func(_ context.Context, cluster render.Cluster, single bool) (*reconcile.Client, error) {
 			if o.context != "" && !single {
 				return nil, fmt.Errorf("cluster %s: --context names one cluster's context, and the pull request declares several", cluster.Name)
 			}
-			cfg, _, err := clusterrun.KubeConfig(o.kubeconfig, o.context, cluster)
+			cfg, _, err := clusterrun.KubeConfig(kube, cluster)
 			if err != nil {
 				return nil, err
 			}

@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 
 	"trellis.dev/trellis/reconcile/redact"
@@ -96,16 +96,12 @@ func renderOnce(ctx context.Context, dir string, o renderOptions, s streams) err
 }
 
 // writeObjects prints objects as YAML documents, as a JSON v1 List, or by
-// name: one kind.group/name a line, as kubectl -o name prints them.
+// name: one kind.group/name a line, by kubectl's own NamePrinter.
 func writeObjects(w io.Writer, objs []*unstructured.Unstructured, format string) error {
 	if format == "name" {
+		p := printers.NamePrinter{}
 		for _, o := range objs {
-			gvk := o.GroupVersionKind()
-			kind := strings.ToLower(gvk.Kind)
-			if gvk.Group != "" {
-				kind += "." + gvk.Group
-			}
-			if _, err := fmt.Fprintf(w, "%s/%s\n", kind, o.GetName()); err != nil {
+			if err := p.PrintObj(o, w); err != nil {
 				return err
 			}
 		}

@@ -174,8 +174,8 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		return err
 	}
 	conn := clusterrun.NewPool(o.kubeconfig)
-	board := newServeBoard(conn, o.sourceID, o.repo)
-	gh, err := newServeGitHub(o, conn, writer, board.checked, log)
+	board := dashboard.NewBoard(conn, o.sourceID, o.repo)
+	gh, err := newServeGitHub(o, conn, writer, board.Checked, log)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Source: src, SourceID: o.sourceID, Interval: o.interval,
 		Connect: conn.Connect,
 		Applied: func(ctx context.Context, cs *reconcile.ChangeSet, err error) {
-			board.applied(ctx, cs, err)
+			board.Applied(ctx, cs, err)
 			if err != nil {
 				conn.Forget(cs.Cluster) // a cluster that comes back is discovered anew
 			}
@@ -211,7 +211,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		Log: log, Metrics: daemon.NewMetrics(reg),
 		Shards: o.leader.shards,
 	})
-	board.d = d
+	board.SetDaemon(d)
 	poll := d.Trigger
 	var sh *sharder
 	if o.leader.shards > 0 {

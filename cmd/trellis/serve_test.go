@@ -127,7 +127,7 @@ func startServe(t *testing.T, bin string, args []string) *exec.Cmd {
 }
 
 // buildTrellis builds the trellis binary once per test binary.
-func buildTrellis(t *testing.T) string {
+func buildTrellis(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "trellis")
 	cmd := exec.Command("go", "build", "-o", bin, ".")

@@ -62,8 +62,7 @@ that already was as asked.`,
 // addReachFlags adds the flags of reachOptions.
 func addReachFlags(cmd *cobra.Command, o *reachOptions, clusterHelp string) {
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context to use, instead of the one the Cluster declares")
+	o.kube = addKubeFlags(f, &o.kubeconfig, &o.context, "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)", "kubeconfig context to use, instead of the one the Cluster declares")
 	f.StringVar(&o.cluster, "cluster", "", clusterHelp)
 	f.StringVar(&o.sourceID, "source-id", "", "only the inventory of this source (default: every source's)")
 }

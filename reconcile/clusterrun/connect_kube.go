@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,11 +25,28 @@ import (
 // context of that name exists.
 const inClusterContext = "in-cluster"
 
-// KubeConfig returns the REST config that reaches cluster through the
-// kubeconfig file (empty: kubectl's default, every file of $KUBECONFIG or
-// ~/.kube/config), and the
-// context it chose, for messages. The context is, in order:
-//  1. contextName, the --context flag, when given;
+// Kube is how a command reaches clusters: kubectl's flags, as
+// cli-runtime's ConfigFlags parse them.
+type Kube struct {
+	// Kubeconfig is the kubeconfig file (--kubeconfig); empty: kubectl's
+	// default, every file of $KUBECONFIG or ~/.kube/config.
+	Kubeconfig string
+	// Context is the context of every cluster reached (--context), instead
+	// of the one each Cluster declares.
+	Context string
+	// Impersonate acts as another user (--as, --as-group, --as-uid), as
+	// kubectl does. A tenant namespace's applier, when declared, still
+	// applies that namespace's objects.
+	Impersonate rest.ImpersonationConfig
+	// Timeout bounds each request (--request-timeout); zero:
+	// RequestTimeout.
+	Timeout time.Duration
+}
+
+// KubeConfig returns the REST config that reaches cluster through
+// k.Kubeconfig, as k's user and with its request timeout, and the context
+// it chose, for messages. The context is, in order:
+//  1. k.Context, the --context flag, when given;
 //  2. the Cluster declaration's spec.context, which defaults to the
 //     cluster's name;
 //  3. for spec.context "in-cluster" only, when the kubeconfig has no
@@ -39,7 +57,26 @@ const inClusterContext = "in-cluster"
 // and every kubeconfig file searched: never the current context instead,
 // which may be another cluster. (A Cluster's kubeconfigSecret is read by
 // trellis serve only: see Pool.)
-func KubeConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, string, error) {
+func KubeConfig(k Kube, cluster render.Cluster) (*rest.Config, string, error) {
+	cfg, name, err := kubeConfig(k.Kubeconfig, k.Context, cluster)
+	if err != nil {
+		return nil, name, err
+	}
+	k.Configure(cfg)
+	return cfg, name, nil
+}
+
+// Configure sets k's user (--as) and request timeout on cfg, when given.
+func (k Kube) Configure(cfg *rest.Config) {
+	if k.Impersonate.UserName != "" || len(k.Impersonate.Groups) > 0 || k.Impersonate.UID != "" {
+		cfg.Impersonate = k.Impersonate
+	}
+	if k.Timeout > 0 {
+		cfg.Timeout = k.Timeout
+	}
+}
+
+func kubeConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	raw, err := rules.Load()
@@ -67,11 +104,12 @@ func KubeConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.C
 }
 
 // KubeConnector reaches a cluster through the kubeconfig context
-// KubeConfig picks (contextName, the --context flag, first), each request
-// bounded by RequestTimeout: the connector of the CLI's commands.
-func KubeConnector(kubeconfig, contextName string) Connector {
+// KubeConfig picks (k.Context, the --context flag, first), each request
+// bounded by k.Timeout or RequestTimeout: the connector of the CLI's
+// commands.
+func KubeConnector(k Kube) Connector {
 	return func(cluster render.Cluster) (*reconcile.Client, string, error) {
-		cfg, kubeContext, err := KubeConfig(kubeconfig, contextName, cluster)
+		cfg, kubeContext, err := KubeConfig(k, cluster)
 		if err != nil {
 			return nil, "", err
 		}

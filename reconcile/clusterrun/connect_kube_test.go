@@ -103,6 +103,6 @@ func TestRestConfigForSearchesKUBECONFIG(t *testing.T) {
 
 // restConfig is KubeConfig's REST config alone.
 func restConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, error) {
-	cfg, _, err := KubeConfig(kubeconfig, contextName, cluster)
+	cfg, _, err := KubeConfig(Kube{Kubeconfig: kubeconfig, Context: contextName}, cluster)
 	return cfg, err
 }

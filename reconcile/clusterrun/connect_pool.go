@@ -46,7 +46,7 @@ func (c *Pool) restConfig(ctx context.Context, cluster render.Cluster) (*rest.Co
 	if cluster.Spec.KubeconfigSecret != nil {
 		return c.secretConfig(ctx, cluster)
 	}
-	cfg, _, err := KubeConfig(c.kubeconfig, "", cluster)
+	cfg, _, err := KubeConfig(Kube{Kubeconfig: c.kubeconfig}, cluster)
 	return cfg, err
 }
 

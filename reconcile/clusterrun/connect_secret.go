@@ -20,16 +20,17 @@ import (
 // read again whenever the cluster's client is rebuilt (after a failed
 // apply), so a rotated Secret is picked up.
 
-// homeConfig reaches the cluster whose Secrets name other clusters'
-// kubeconfigs.
-func (c *Pool) homeConfig() (*rest.Config, error) {
-	if c.kubeconfig == "" {
+// HomeConfig reaches the cluster trellis runs in (its pod's service
+// account), or, out of a cluster or with kubeconfig given, the current
+// context of kubeconfig: where kubeconfig Secrets and Leases are.
+func HomeConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
 		if cfg, err := rest.InClusterConfig(); err == nil {
 			return cfg, nil
 		}
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = c.kubeconfig
+	rules.ExplicitPath = kubeconfig
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 }
 
@@ -42,7 +43,7 @@ func (c *Pool) secretConfig(ctx context.Context, cluster render.Cluster) (*rest.
 		key = "kubeconfig"
 	}
 	where := fmt.Sprintf("kubeconfig Secret %s/%s", ref.Namespace, ref.Name)
-	home, err := c.homeConfig()
+	home, err := HomeConfig(c.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %s: the home cluster: %w", cluster.Name, where, err)
 	}

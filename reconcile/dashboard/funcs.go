@@ -20,13 +20,13 @@ type count struct {
 func (s *server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"short":     lineage.ShortRevision,
-		"firstLine": firstLine,
+		"firstLine": lineage.FirstLine,
 		"when":      when,
 		"ago":       ago,
 		"took":      took,
 		"status":    statusClass,
 		"counts":    orderedCounts,
-		"commitURL": CommitURL,
+		"commitURL": lineage.CommitURL,
 		"runURL":    s.links.run,
 		"path":      url.PathEscape,
 		"clip":      clip,

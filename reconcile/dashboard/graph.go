@@ -8,45 +8,36 @@ import (
 	"trellis.dev/trellis/reconcile/lineage"
 )
 
-// Kinds of the nodes of a lineage graph, which are also their CSS
-// classes.
-const (
-	NodeCommit     = "commit"
-	NodeRun        = "run"
-	NodeModel      = "model"
-	NodeEndpoint   = "endpoint"
-	NodeExperiment = "experiment"
-	NodeTrial      = "trial"
-)
-
-// kindNames are the kinds as a graph shows them.
+// kindNames are the kinds of lineage's nodes as a graph shows them; the
+// kinds are also the nodes' CSS classes.
 var kindNames = map[string]string{
-	NodeCommit: "commit", NodeRun: "pipeline run", NodeModel: "model", NodeEndpoint: "endpoint",
-	NodeExperiment: "experiment", NodeTrial: "optimal trial",
+	lineage.NodeCommit: "commit", lineage.NodeRun: "pipeline run", lineage.NodeModel: "model", lineage.NodeEndpoint: "endpoint",
+	lineage.NodeExperiment: "experiment", lineage.NodeTrial: "optimal trial",
 }
 
 // columns place each kind of node, left to right.
 var columns = map[string]int{
-	NodeCommit: 0, NodeRun: 1, NodeExperiment: 1, NodeModel: 2, NodeTrial: 2, NodeEndpoint: 3,
+	lineage.NodeCommit: 0, lineage.NodeRun: 1, lineage.NodeExperiment: 1, lineage.NodeModel: 2, lineage.NodeTrial: 2, lineage.NodeEndpoint: 3,
 }
 
-// Node is one box of a lineage graph.
+// Node is one box of a drawn lineage graph: a node of lineage.Graph, where
+// it links and where it sits.
 type Node struct {
-	// ID is unique in the graph: kind, then what names it.
-	ID     string
-	Kind   string
-	Label  string
-	Detail string
-	// Href is where the node links: the commit on its Git host, a run's
-	// record page; "" for none.
+	lineage.Node
+	// Key names the node in the page: its kind and label, which a
+	// lineage graph has one node of.
+	Key string
+	// Href is where the node links: the commit on its Git host, the
+	// record of the run that found the node; "" for none.
 	Href string
-	// X and Y are its top-left corner, set by layout.
+	// X and Y are its top-left corner.
 	X, Y int
 }
 
-// Edge links two nodes by their IDs; Path is its SVG path, set by layout.
+// Edge links two nodes by their Keys; Path is its SVG path.
 type Edge struct {
 	From, To string
+	Label    string
 	Path     string
 }
 
@@ -66,136 +57,31 @@ const (
 	margin     = 12
 )
 
-// graphBuilder collects nodes and edges without duplicates.
-type graphBuilder struct {
-	g     Graph
-	index map[string]int
-	edges map[[2]string]bool
-}
-
-func newGraphBuilder() *graphBuilder {
-	return &graphBuilder{index: map[string]int{}, edges: map[[2]string]bool{}}
-}
-
-func (b *graphBuilder) node(n Node) string {
-	if _, ok := b.index[n.ID]; !ok {
-		b.index[n.ID] = len(b.g.Nodes)
-		b.g.Nodes = append(b.g.Nodes, n)
-	}
-	return n.ID
-}
-
-func (b *graphBuilder) edge(from, to string) {
-	if from == "" || to == "" || b.edges[[2]string{from, to}] {
-		return
-	}
-	b.edges[[2]string{from, to}] = true
-	b.g.Edges = append(b.g.Edges, Edge{From: from, To: to})
-}
-
-// commitNode is the node of a record's revision.
-func (b *graphBuilder) commitNode(src lineage.Source, links linker) string {
-	return b.node(Node{ID: "commit:" + src.Revision, Kind: NodeCommit, Label: lineage.ShortRevision(src.Revision),
-		Detail: firstLine(src.Message), Href: links.commit(src.URL, src.Revision)})
-}
-
-// runNode is the node of a followed Workflow run, linking to the record
-// that followed it (or created it).
-func (b *graphBuilder) runNode(cluster string, f lineage.Followed, rec string, links linker) string {
-	detail := f.Phase
-	if detail == "" {
-		detail = "not followed"
-	}
-	return b.node(Node{ID: "run:" + cluster + "/" + f.Namespace + "/" + f.Name, Kind: NodeRun, Label: f.Name,
-		Detail: detail, Href: links.run(rec)})
-}
-
-func (b *graphBuilder) modelNode(uri string) string {
-	return b.node(Node{ID: "model:" + uri, Kind: NodeModel, Label: uri, Detail: "artifact"})
-}
-
-func (b *graphBuilder) endpointNode(cluster, namespace, name, detail, rec string, links linker) string {
-	return b.node(Node{ID: "endpoint:" + cluster + "/" + namespace + "/" + name, Kind: NodeEndpoint, Label: name,
-		Detail: detail, Href: links.run(rec)})
-}
-
-// TraceGraph draws what lineage.Trace found: the commit whose pipeline
-// run produced the model an endpoint serves.
-func TraceGraph(c lineage.Chain, links linker) Graph {
-	b := newGraphBuilder()
-	ep := b.endpointNode(c.Endpoint.Cluster, c.Serving.Namespace, c.Serving.Name, c.Serving.Phase, c.Endpoint.RunID, links)
-	model := b.modelNode(c.ModelURI)
-	if c.Producer != nil {
-		var commit string
-		if c.Creator != nil {
-			commit = b.commitNode(c.Creator.Source, links)
+// draw lays out lineage's graph of a walk (lineage.Chain.Graph,
+// lineage.Outcome.Graph), each node linking to its commit's page or to
+// its run's record.
+func draw(lg lineage.Graph, links linker) Graph {
+	var g Graph
+	keys := map[string]string{}
+	for _, n := range lg.Nodes {
+		href := n.Link
+		if n.Kind != lineage.NodeCommit {
+			href = links.run(n.RunID)
 		}
-		run := b.runNode(c.Endpoint.Cluster, *c.Producer, c.ProducerRecord.RunID, links)
-		b.edge(commit, run)
-		b.edge(run, model)
+		keys[n.ID] = n.Kind + ":" + n.Label
+		g.Nodes = append(g.Nodes, Node{Node: n, Key: keys[n.ID], Href: href})
 	}
-	b.edge(model, ep)
-	return b.layout()
-}
-
-// ForwardGraph draws what lineage.Forward found: the pipeline runs a
-// commit created, their model artifacts and the endpoints serving them,
-// and the experiments its applies followed with their optimal trials.
-func ForwardGraph(o lineage.Outcome, links linker) Graph {
-	b := newGraphBuilder()
-	for _, p := range o.Runs {
-		commit := b.commitNode(p.Creator.Source, links)
-		rec := p.Creator.RunID
-		run := b.runNode(p.Cluster, p.Run, rec, links)
-		b.edge(commit, run)
-		for _, out := range p.Run.Outputs {
-			if out.Kind != lineage.OutputArtifact {
-				continue
-			}
-			model := b.modelNode(out.Value)
-			b.edge(run, model)
-			for _, s := range p.Served {
-				if s.Pin.URI == out.Value {
-					ep := b.endpointNode(p.Cluster, s.Pin.Namespace, s.Pin.Endpoint, "pinned", s.Record.RunID, links)
-					b.edge(model, ep)
-				}
-			}
-		}
+	for _, e := range lg.Edges {
+		g.Edges = append(g.Edges, Edge{From: keys[e.From], To: keys[e.To], Label: e.Label})
 	}
-	for _, r := range o.Applied {
-		commit := b.commitNode(r.Source, links)
-		for _, f := range r.Followed {
-			if f.Kind != lineage.KindExperiment {
-				continue
-			}
-			exp := b.node(Node{ID: "experiment:" + r.Cluster + "/" + f.Namespace + "/" + f.Name, Kind: NodeExperiment,
-				Label: f.Name, Detail: f.Phase, Href: links.run(r.RunID)})
-			b.edge(commit, exp)
-			if trial := optimalTrial(f); trial != "" {
-				b.edge(exp, b.node(Node{ID: "trial:" + r.Cluster + "/" + f.Namespace + "/" + trial, Kind: NodeTrial,
-					Label: trial, Detail: "best of the experiment", Href: links.run(r.RunID)}))
-			}
-		}
-	}
-	return b.layout()
-}
-
-// optimalTrial is the trial an Experiment's outputs come from.
-func optimalTrial(f lineage.Followed) string {
-	for _, o := range f.Outputs {
-		if o.Step != "" {
-			return o.Step
-		}
-	}
-	return ""
+	return layout(g)
 }
 
 // layout places the nodes left to right, one column per kind, as a tree
 // from the roots: a leaf takes the next free row, a parent sits at the
 // middle of its children; then it draws the edges as curves from the
 // right side of a node to the left side of the next.
-func (b *graphBuilder) layout() Graph {
-	g := b.g
+func layout(g Graph) Graph {
 	children := map[string][]string{}
 	hasParent := map[string]bool{}
 	for _, e := range g.Edges {
@@ -228,15 +114,15 @@ func (b *graphBuilder) layout() Graph {
 	}
 	roots := make([]string, 0, len(g.Nodes))
 	for _, n := range g.Nodes {
-		if !hasParent[n.ID] {
-			roots = append(roots, n.ID)
+		if !hasParent[n.Key] {
+			roots = append(roots, n.Key)
 		}
 	}
 	for _, id := range roots {
 		place(id)
 	}
 	for _, n := range g.Nodes {
-		place(n.ID)
+		place(n.Key)
 	}
 	maxCol := 0
 	for i := range g.Nodes {
@@ -244,11 +130,11 @@ func (b *graphBuilder) layout() Graph {
 		col := columns[n.Kind]
 		maxCol = max(maxCol, col)
 		n.X = margin + col*(nodeWidth+colGap)
-		n.Y = margin + int(row[n.ID]*float64(nodeHeight+rowGap))
+		n.Y = margin + int(row[n.Key]*float64(nodeHeight+rowGap))
 	}
 	pos := map[string]Node{}
 	for _, n := range g.Nodes {
-		pos[n.ID] = n
+		pos[n.Key] = n
 	}
 	for i := range g.Edges {
 		e := &g.Edges[i]
@@ -282,9 +168,4 @@ func (l linker) run(id string) string {
 		return ""
 	}
 	return l.prefix + "runs/" + url.PathEscape(id)
-}
-
-// commit is the commit's page on its Git host, when the host is known.
-func (l linker) commit(repoURL, rev string) string {
-	return CommitURL(repoURL, rev)
 }

@@ -107,7 +107,7 @@ func (s *server) endpointGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "graph", "Lineage of endpoint "+name, "lineage",
-		graphPage{From: "endpoint", Name: cluster + "/" + name, Graph: TraceGraph(chain, s.links), Chain: &chain})
+		graphPage{From: "endpoint", Name: cluster + "/" + name, Graph: draw(chain.Graph(), s.links), Chain: &chain})
 }
 
 // commitGraph draws what a commit led to: lineage trace --revision's
@@ -127,7 +127,7 @@ func (s *server) commitGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "graph", "Lineage of commit "+lineage.ShortRevision(rev), "lineage",
-		graphPage{From: "commit", Name: rev, Graph: ForwardGraph(out, s.links), Outcome: &out})
+		graphPage{From: "commit", Name: rev, Graph: draw(out.Graph(), s.links), Outcome: &out})
 }
 
 // statusOf is the HTTP status of a lineage error.

@@ -127,14 +127,14 @@ func TestGraphEdges(t *testing.T) {
 	require.NoError(t, err)
 	out, err := lineage.Forward(recs, revA[:7])
 	require.NoError(t, err)
-	commit, run, model, ep := "commit:"+revA, "run:staging/ml/train-7h2kd", "model:"+modelURI, "endpoint:staging/ml/iris"
+	commit, run, model, ep := "commit:"+revA[:7], "run:staging/ml/train-7h2kd", "model:"+modelURI, "endpoint:staging/ml/iris"
 	for _, tc := range []struct {
 		name string
 		g    Graph
 		want [][2]string
 	}{
-		{"trace", TraceGraph(chain, links), [][2]string{{commit, run}, {run, model}, {model, ep}}},
-		{"forward", ForwardGraph(out, links), [][2]string{{commit, run}, {run, model}, {model, ep},
+		{"trace", draw(chain.Graph(), links), [][2]string{{commit, run}, {run, model}, {model, ep}}},
+		{"forward", draw(out.Graph(), links), [][2]string{{commit, run}, {run, model}, {model, ep},
 			{commit, "experiment:staging/ml/tune"}, {"experiment:staging/ml/tune", "trial:staging/ml/tune-x7k2"}}},
 	} {
 		var got [][2]string
@@ -144,15 +144,23 @@ func TestGraphEdges(t *testing.T) {
 		assert.ElementsMatch(t, tc.want, got, tc.name)
 		xs := map[string]int{}
 		for _, n := range tc.g.Nodes {
-			xs[n.ID] = n.X
-			assert.LessOrEqual(t, n.X+nodeWidth, tc.g.Width, "%s: %s inside", tc.name, n.ID)
-			assert.LessOrEqual(t, n.Y+nodeHeight, tc.g.Height, "%s: %s inside", tc.name, n.ID)
+			xs[n.Key] = n.X
+			assert.LessOrEqual(t, n.X+nodeWidth, tc.g.Width, "%s: %s inside", tc.name, n.Key)
+			assert.LessOrEqual(t, n.Y+nodeHeight, tc.g.Height, "%s: %s inside", tc.name, n.Key)
 		}
 		for _, e := range tc.g.Edges {
 			assert.Less(t, xs[e.From], xs[e.To], "%s: left to right: %s → %s", tc.name, e.From, e.To)
 		}
 	}
-	assert.Equal(t, "https://github.com/acme/ml-config/commit/"+revA, TraceGraph(chain, links).Nodes[0].Href, "the commit, first, links to its host")
+	trace := draw(chain.Graph(), links)
+	assert.Equal(t, "https://github.com/acme/ml-config/commit/"+revA, trace.Nodes[0].Href, "the commit, first, links to its host")
+	for _, n := range trace.Nodes[1:] {
+		want := ""
+		if n.RunID != "" {
+			want = Prefix + "runs/" + n.RunID
+		}
+		assert.Equal(t, want, n.Href, "%s links to the record of its run, if any", n.Key)
+	}
 }
 
 // TestShorten: a card lists at most five errors and says how many more

@@ -18,7 +18,8 @@ const (
 )
 
 // Graph is a lineage walk as nodes and edges: commit → pipeline run →
-// model → endpoint. Trace and Forward build it; `lineage trace -o
+// model → endpoint, and commit → experiment → optimal trial. Chain.Graph
+// and Outcome.Graph build it; `lineage trace -o
 // dot|mermaid|json`, the merged-PR summary and the dashboard draw it.
 type Graph struct {
 	Nodes []Node `json:"nodes"`
@@ -26,7 +27,7 @@ type Graph struct {
 }
 
 // Node is one thing of the walk. ID is unique in its graph and safe in DOT
-// and Mermaid (n0, n1, ...).
+// and Mermaid (n0, n1, ...); so is the pair of its Kind and Label.
 type Node struct {
 	ID   string `json:"id"`
 	Kind string `json:"kind"`
@@ -49,16 +50,18 @@ type Edge struct {
 	Label string `json:"label,omitempty"`
 }
 
-// graphBuilder adds nodes once each, by a key of their own.
+// graphBuilder adds nodes once each, by their kind and label, and edges
+// once each, by their ends: a graph has one node of a kind and label.
 type graphBuilder struct {
 	g   Graph
 	ids map[string]string
 }
 
-func (b *graphBuilder) node(key string, n Node) string {
+func (b *graphBuilder) node(n Node) string {
 	if b.ids == nil {
 		b.ids = map[string]string{}
 	}
+	key := n.Kind + " " + n.Label
 	if id, ok := b.ids[key]; ok {
 		return id
 	}
@@ -69,6 +72,11 @@ func (b *graphBuilder) node(key string, n Node) string {
 }
 
 func (b *graphBuilder) edge(from, to, label string) {
+	for _, e := range b.g.Edges {
+		if e.From == from && e.To == to {
+			return
+		}
+	}
 	b.g.Edges = append(b.g.Edges, Edge{From: from, To: to, Label: label})
 }
 
@@ -94,11 +102,11 @@ func (c Chain) Graph() Graph {
 	e := c.Serving
 	var commit, run string
 	if c.Producer != nil {
-		commit = b.node("commit", commitNode(*c.Creator))
-		run = b.node("run", runNode(c.Endpoint.Cluster, *c.Producer, c.ProducerRecord.RunID))
+		commit = b.node(commitNode(*c.Creator))
+		run = b.node(runNode(c.Endpoint.Cluster, *c.Producer, c.ProducerRecord.RunID))
 	}
-	model := b.node("model", Node{Kind: NodeModel, Label: c.ModelURI})
-	endpoint := b.node("endpoint", Node{
+	model := b.node(Node{Kind: NodeModel, Label: c.ModelURI})
+	endpoint := b.node(Node{
 		Kind: NodeEndpoint, Label: c.Endpoint.Cluster + "/" + e.Namespace + "/" + e.Name,
 		Detail: strings.TrimSpace(e.Phase + " " + e.URL), RunID: c.Endpoint.RunID,
 	})
@@ -111,46 +119,59 @@ func (c Chain) Graph() Graph {
 }
 
 // Graph is what a commit led to as a graph: the commit, the pipeline runs
-// its applies created, their artifacts, and the endpoints pinned to them.
+// its applies created, their artifacts, and the endpoints pinned to them;
+// then the Katib Experiments its applies followed, with their optimal
+// trials.
 func (o Outcome) Graph() Graph {
 	var b graphBuilder
 	first := o.Applied[len(o.Applied)-1]
-	commit := b.node("commit", commitNode(first))
+	commit := b.node(commitNode(first))
 	for _, p := range o.Runs {
-		runKey := p.Cluster + "/" + p.Run.Namespace + "/" + p.Run.Name
-		run := b.node("run "+runKey, runNode(p.Cluster, p.Run, p.Creator.RunID))
+		run := b.node(runNode(p.Cluster, p.Run, p.Creator.RunID))
 		b.edge(commit, run, "created by run "+p.Creator.RunID)
 		for _, out := range p.Run.Outputs {
 			if out.Kind != OutputArtifact {
 				continue
 			}
-			model := b.node("model "+out.Value, Node{Kind: NodeModel, Label: out.Value})
+			model := b.node(Node{Kind: NodeModel, Label: out.Value})
 			b.edge(run, model, "output "+out.Step+"/"+out.Name)
 		}
 		for _, sv := range p.Served {
-			endpoint := b.node("endpoint "+p.Cluster+"/"+sv.Pin.Namespace+"/"+sv.Pin.Endpoint, Node{
+			endpoint := b.node(Node{
 				Kind: NodeEndpoint, Label: p.Cluster + "/" + sv.Pin.Namespace + "/" + sv.Pin.Endpoint, RunID: sv.Record.RunID,
 			})
 			from := run
 			if sv.Pin.URI != "" {
-				from = b.node("model "+sv.Pin.URI, Node{Kind: NodeModel, Label: sv.Pin.URI})
-				if !b.hasEdge(run, from) {
-					b.edge(run, from, "output "+sv.Pin.Step+"/"+sv.Pin.Artifact)
-				}
+				from = b.node(Node{Kind: NodeModel, Label: sv.Pin.URI})
+				b.edge(run, from, "output "+sv.Pin.Step+"/"+sv.Pin.Artifact)
 			}
 			b.edge(from, endpoint, "serves, pinned by run "+sv.Record.RunID)
+		}
+	}
+	for _, r := range o.Applied {
+		for _, f := range r.Followed {
+			if f.Kind != KindExperiment {
+				continue
+			}
+			prefix := r.Cluster + "/" + f.Namespace + "/"
+			exp := b.node(Node{Kind: NodeExperiment, Label: prefix + f.Name, Detail: f.Phase, RunID: r.RunID})
+			b.edge(commit, exp, "followed by run "+r.RunID)
+			if trial := optimalTrial(f); trial != "" {
+				b.edge(exp, b.node(Node{Kind: NodeTrial, Label: prefix + trial, Detail: "best of the experiment", RunID: r.RunID}), "optimal trial")
+			}
 		}
 	}
 	return b.g
 }
 
-func (b *graphBuilder) hasEdge(from, to string) bool {
-	for _, e := range b.g.Edges {
-		if e.From == from && e.To == to {
-			return true
+// optimalTrial is the trial an Experiment's outputs come from: their Step.
+func optimalTrial(f Followed) string {
+	for _, o := range f.Outputs {
+		if o.Step != "" {
+			return o.Step
 		}
 	}
-	return false
+	return ""
 }
 
 // DOT is the graph in Graphviz's language, left to right.
@@ -213,25 +234,63 @@ func mermaidEscape(s string) string {
 	return strings.NewReplacer(`"`, "#34;", "<", "#60;", ">", "#62;", "\n", " ", "`", "#96;", "|", "#124;", "#", "#35;").Replace(s)
 }
 
-// githubRemote matches a GitHub remote in its https and scp-like forms.
-var githubRemote = regexp.MustCompile(`^(?:https://(?:[^@/]+@)?github\.com/|(?:ssh://)?git@github\.com[:/])([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$`)
+// hexRevision is a full or abbreviated commit hash.
+var hexRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
-// CommitURL is where a commit of the repo at remote can be seen in a
-// browser, for GitHub remotes; empty for others (a local path, a host
-// whose commit pages are not known).
-func CommitURL(remote, revision string) string {
-	if revision == "" {
-		return ""
-	}
-	m := githubRemote.FindStringSubmatch(remote)
-	if m == nil {
-		return ""
-	}
-	return "https://github.com/" + url.PathEscape(m[1]) + "/" + url.PathEscape(m[2]) + "/commit/" + url.PathEscape(revision)
+// repoPath is a repository's path on a forge: owner/name, maybe groups.
+var repoPath = regexp.MustCompile(`^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~-]+)+$`)
+
+// forges are the hosts whose commit pages CommitURL knows, by the path
+// between the repository and the hash.
+var forges = map[string]string{
+	"github.com":    "/commit/",
+	"gitlab.com":    "/-/commit/",
+	"bitbucket.org": "/commits/",
+	"codeberg.org":  "/commit/",
 }
 
-// FirstLine is s up to its first line break: a commit's subject.
+// CommitURL returns the page of commit revision of the repo at remote
+// (https://, ssh://, or git@host:path) on its Git host, or "" when the
+// host is not one it knows (a self-hosted server, a local directory) or
+// revision is no commit hash. No credentials of remote are kept.
+func CommitURL(remote, revision string) string {
+	if !hexRevision.MatchString(revision) {
+		return ""
+	}
+	host, path := hostPath(remote)
+	sep, ok := forges[strings.ToLower(host)]
+	if !ok || path == "" {
+		return ""
+	}
+	path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
+	if !repoPath.MatchString(path) || strings.Contains(path, "..") {
+		return ""
+	}
+	return "https://" + strings.ToLower(host) + "/" + path + sep + revision
+}
+
+// hostPath splits a Git URL into its host and the repository's path.
+func hostPath(remote string) (string, string) {
+	if u, err := url.Parse(remote); err == nil && u.Host != "" {
+		switch u.Scheme {
+		case "https", "http", "ssh", "git":
+			return u.Hostname(), u.Path
+		}
+		return "", ""
+	}
+	// scp-like: [user@]host:path
+	if at := strings.Index(remote, "@"); at >= 0 {
+		rest := remote[at+1:]
+		if host, path, ok := strings.Cut(rest, ":"); ok && !strings.Contains(host, "/") {
+			return host, path
+		}
+	}
+	return "", ""
+}
+
+// FirstLine is the first line of s without surrounding space: a commit's
+// subject.
 func FirstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
 }

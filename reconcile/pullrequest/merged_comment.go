@@ -126,8 +126,9 @@ func renderAppliedSection(rec lineage.Record, redactor *redact.Redactor) applied
 
 // writeLineageGraph draws, in a Mermaid block that GitHub renders, what the
 // run led to: the commit, the pipeline runs it created, their artifacts
-// and the endpoints pinned to them. Nothing is drawn for a run that
-// created no pipeline run. Labels go through clean (redaction).
+// and the endpoints pinned to them, the experiments it followed and their
+// optimal trials. Nothing is drawn for a run that created no pipeline
+// run. Labels go through clean (redaction).
 func writeLineageGraph(b *strings.Builder, rec lineage.Record, clean func(string) string) {
 	out, err := lineage.Forward([]lineage.Record{rec}, rec.Source.Revision)
 	if err != nil || len(out.Runs) == 0 {
