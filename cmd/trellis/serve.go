@@ -227,6 +227,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 			return err
 		}
 		sh.poll = d.Trigger
+		newShardGauges(reg, sh)
 		// A webhook reaches one replica: it tells the others.
 		poll = func() { d.Trigger(); sh.RequestPoll() }
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,6 +63,9 @@ type sharder struct {
 	// poll, when set, has the daemon poll now: another replica got a
 	// webhook (see RequestPoll).
 	poll func()
+	// held and replicas, when set, are the gauges of the shards held and
+	// of the live replicas counted.
+	held, replicas prometheus.Gauge
 
 	stopMu []sync.Mutex // per shard: one stop at a time
 
@@ -192,10 +196,23 @@ func runSharded(ctx context.Context, s *sharder, run func(context.Context) error
 	return <-runErr
 }
 
-// notifyLocked wakes whoever waits on changed.
+// notifyLocked wakes whoever waits on changed, and updates the gauges.
 func (s *sharder) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+	if s.held != nil {
+		s.held.Set(float64(len(s.leased)))
+	}
+	if s.replicas != nil {
+		s.replicas.Set(float64(s.members))
+	}
+}
+
+// newShardGauges registers trellis_shards_held and trellis_shard_replicas.
+func newShardGauges(reg prometheus.Registerer, s *sharder) {
+	s.held = prometheus.NewGauge(prometheus.GaugeOpts{Name: "trellis_shards_held", Help: "Shards this replica holds (serve --shards)."})
+	s.replicas = prometheus.NewGauge(prometheus.GaugeOpts{Name: "trellis_shard_replicas", Help: "Live replicas this replica counts, itself included (serve --shards)."})
+	reg.MustRegister(s.held, s.replicas)
 }
 
 func (s *sharder) changedCh() <-chan struct{} {

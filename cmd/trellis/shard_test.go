@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -250,6 +251,18 @@ func TestShardsThreeReplicas(t *testing.T) {
 	t.Logf("clusters %v of %s taken over in %s (killed at %s)", victimClusters, victim.name, failover, killed.UTC().Format(time.RFC3339Nano))
 	assert.LessOrEqual(t, failover, 2*shardTestLease, "taken over later than twice the lease duration:\n%s", logsOf())
 	require.Eventually(t, spread(live...), guard, 50*time.Millisecond, "the shards were never spread over the two replicas left:\n%s", logsOf())
+	for _, r := range replicas {
+		if r == victim {
+			continue
+		}
+		resp, err := http.Get(r.url + "/metrics")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Contains(t, string(body), "\ntrellis_shards_held 3\n", "replica %s", r.name)
+		assert.Contains(t, string(body), "\ntrellis_shard_replicas 2\n", "replica %s", r.name)
+	}
 
 	seen := map[string]int{}
 	for _, r := range replicas {
