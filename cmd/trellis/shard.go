@@ -34,9 +34,11 @@ import (
 // takes one, though, only while it holds fewer than its share,
 // ceil(N / replicas), the replicas being counted from their member Leases
 // (<leader-election-name>-member-<hash of the identity>, renewed every
-// retry period, expired after memberTTL, deleted on a clean stop). A replica holding more than its share gives up its least
-// preferred shards (an order derived from its identity), one share at a
-// time, so that a replica that joins gets shards.
+// retry period, expired after memberTTL, deleted on a clean stop). A
+// replica holding more than its share gives the excess up, its least
+// preferred shards first (an order derived from its identity), so that a
+// replica that joins gets shards. The holder of shard 0 also runs the
+// pull-request side (shard0).
 //
 // A shard is never reconciled by two replicas at once: the lock every
 // election goes through stops the shard's workers, and waits until they
