@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trellis.dev/trellis/reconcile"
+	"trellis.dev/trellis/render"
 )
 
 // TestShardOfStable: a cluster's shard depends on its name alone, and
@@ -79,5 +83,35 @@ func TestDaemonShards(t *testing.T) {
 	}
 	h.d.Release(0)
 	h.d.Release(1)
+	assert.Empty(t, h.d.Clusters())
+}
+
+// TestDaemonReleaseWaitsForApply: Release of a shard whose cluster is
+// being applied (its connection hangs) stops the apply through its
+// context and returns only once the worker returned.
+func TestDaemonReleaseWaitsForApply(t *testing.T) {
+	entered, left := make(chan struct{}), make(chan struct{})
+	h := newHarnessWith(t, time.Hour, func(h *harness, c *Config) {
+		c.Shards = 2
+		c.Connect = func(ctx context.Context, _ render.Cluster) (*reconcile.Client, error) {
+			close(entered)
+			<-ctx.Done()
+			close(left)
+			return nil, ctx.Err()
+		}
+	})
+	require.Eventually(t, h.d.Ready, time.Minute, 10*time.Millisecond)
+	h.d.Acquire(ShardOf("dev", 2))
+	select {
+	case <-entered:
+	case <-time.After(time.Minute): // a guard
+		t.Fatal("the apply never began")
+	}
+	h.d.Release(ShardOf("dev", 2))
+	select {
+	case <-left:
+	default:
+		t.Fatal("Release returned while the apply was in hand")
+	}
 	assert.Empty(t, h.d.Clusters())
 }
