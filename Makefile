@@ -35,12 +35,12 @@ release:
 	done
 	cd $(RELEASE_DIR) && sha256sum trellis-* > SHA256SUMS && ls -l && cat SHA256SUMS
 
-# RACE_PKGS are the concurrent parts (the daemon, the lineage writer, the
+# RACE_PKGS are the concurrent parts (the daemon, the elections, the lineage writer, the
 # pull-request watcher): `make test` runs their tests under the race
 # detector, and every other package's without it. TestLineageWriterRace (a
 # liveness race against a git CLI pushing flat out, too slow to win under
 # -race) runs without it.
-RACE_PKGS := ./reconcile/daemon/ ./reconcile/lineage/ ./reconcile/pullrequest/
+RACE_PKGS := ./reconcile/daemon/ ./reconcile/elect/ ./reconcile/lineage/ ./reconcile/pullrequest/
 
 ## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
 ## and, for the dashboard, a real headless Chromium (installed by `make browser`); RACE_PKGS under -race
@@ -74,7 +74,7 @@ bench: tools
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./render/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./reconcile/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./reconcile/daemon/ ./reconcile/lineage/ ./source/
-	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench ShardFailover -benchtime 3x ./cmd/trellis/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench ShardFailover -benchtime 3x ./reconcile/elect/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'BenchmarkApplyCLI' -benchtime 1x -timeout 30m ./cmd/trellis/
 
 ## lint: vet and formatting

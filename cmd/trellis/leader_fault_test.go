@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"trellis.dev/trellis/reconcile/elect"
 	"trellis.dev/trellis/test/gitserver"
 	"trellis.dev/trellis/test/kubeproxy"
 )
@@ -68,9 +69,9 @@ func TestLeaderSIGTERMMidApply(t *testing.T) {
 	a, logsA := replica(proxyA)
 	waitProxy(t, proxyA, func() bool { return proxyA.Holding() > 0 }, "the leader never reached its 20th ConfigMap")
 	b, logsB := replica(proxyB)
-	waitProxy(t, proxyB, func() bool { return countPaths(proxyB.Events(), isLease) >= 2 },
+	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 2 },
 		"the second replica never tried for the Lease")
-	require.Zero(t, countPaths(proxyB.Events(), isApply), "the second replica applied while the first one leads")
+	require.Zero(t, kubeproxy.Count(proxyB.Events(), isApply), "the second replica applied while the first one leads")
 
 	require.NoError(t, a.Process.Signal(syscall.SIGTERM))
 	exited := make(chan error, 1)
@@ -116,7 +117,7 @@ func TestLeaderSIGTERMMidApply(t *testing.T) {
 func TestLeaderKeepsLeaseUntilStopped(t *testing.T) {
 	cp := needControlPlane(t)
 	ns := cp.Namespace(t)
-	o := leaderOptions{enabled: true, namespace: ns, name: "trellis"}
+	o := elect.Options{Namespace: ns, Name: "trellis"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var running atomic.Int32
 	var overlap atomic.Bool
@@ -126,7 +127,7 @@ func TestLeaderKeepsLeaseUntilStopped(t *testing.T) {
 	defer stopA()
 	doneA := make(chan error, 1)
 	go func() {
-		doneA <- runLeading(ctxA, o, cp.KubeconfigPath(), log, func(ctx context.Context) error {
+		doneA <- elect.RunLeading(ctxA, o, cp.KubeconfigPath(), log, func(ctx context.Context) error {
 			overlap.CompareAndSwap(false, running.Add(1) != 1)
 			close(startedA)
 			<-ctx.Done()
@@ -143,7 +144,7 @@ func TestLeaderKeepsLeaseUntilStopped(t *testing.T) {
 	defer stopB()
 	doneB := make(chan error, 1)
 	go func() {
-		doneB <- runLeading(ctxB, o, proxyB.Kubeconfig(t, "b"), log, func(ctx context.Context) error {
+		doneB <- elect.RunLeading(ctxB, o, proxyB.Kubeconfig(t, "b"), log, func(ctx context.Context) error {
 			overlap.CompareAndSwap(false, running.Add(1) != 1)
 			close(startedB)
 			<-ctx.Done()
@@ -155,7 +156,7 @@ func TestLeaderKeepsLeaseUntilStopped(t *testing.T) {
 	stopA()
 	<-stoppingA
 	mark := len(proxyB.Events())
-	waitProxy(t, proxyB, func() bool { return countPaths(proxyB.Events()[mark:], isLease) >= 3 },
+	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events()[mark:], isLease) >= 3 },
 		"the second replica stopped trying for the Lease")
 	select {
 	case <-startedB:
@@ -187,16 +188,6 @@ func isLease(e kubeproxy.Event) bool { return strings.Contains(e.Path, "/leases"
 // isApply reports whether e is a request of the daemon (anything but
 // leader election).
 func isApply(e kubeproxy.Event) bool { return !isLease(e) }
-
-func countPaths(ev []kubeproxy.Event, match func(kubeproxy.Event) bool) int {
-	n := 0
-	for _, e := range ev {
-		if !e.End && match(e) {
-			n++
-		}
-	}
-	return n
-}
 
 // lastSeq is the sequence number of the last event matching match (the
 // end of the request that ended last).

@@ -23,6 +23,7 @@ import (
 	"trellis.dev/trellis/reconcile/clusterrun"
 	"trellis.dev/trellis/reconcile/daemon"
 	"trellis.dev/trellis/reconcile/dashboard"
+	"trellis.dev/trellis/reconcile/elect"
 	"trellis.dev/trellis/reconcile/lineage"
 	"trellis.dev/trellis/source"
 )
@@ -213,12 +214,14 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	})
 	board.SetDaemon(d)
 	poll := d.Trigger
-	var sh *sharder
+	var sh *elect.Sharder
 	if o.leader.shards > 0 {
 		// Every replica polls and renders; each applies the clusters of
 		// the shards it holds; the holder of shard 0 alone checks pull
 		// requests and sums up merged ones.
-		sh, err = newSharder(o.leader, o.kubeconfig, d, func(ctx context.Context) error {
+		opts := o.leader.sharding()
+		opts.Poll = d.Trigger
+		sh, err = elect.NewSharder(opts, o.kubeconfig, d, func(ctx context.Context) error {
 			shard0.Store(true)
 			defer shard0.Store(false)
 			return gh.run(ctx)
@@ -226,8 +229,7 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 		if err != nil {
 			return err
 		}
-		sh.poll = d.Trigger
-		newShardGauges(reg, sh)
+		elect.RegisterGauges(reg, sh)
 		// A webhook reaches one replica: it tells the others.
 		poll = func() { d.Trigger(); sh.RequestPoll() }
 	}
@@ -277,10 +279,13 @@ func runServe(ctx context.Context, o serveOptions, s streams) error {
 	default:
 		defer stopDashboard()
 	}
-	if sh != nil {
-		err = runSharded(ctx, sh, withNotifier(notifier, d.Run))
-	} else {
-		err = runLeading(ctx, o.leader, o.kubeconfig, log, withNotifier(notifier, gh.around(d.Run)))
+	switch run := withNotifier(notifier, gh.around(d.Run)); {
+	case sh != nil:
+		err = elect.RunSharded(ctx, sh, withNotifier(notifier, d.Run))
+	case o.leader.enabled:
+		err = elect.RunLeading(ctx, o.leader.election(), o.kubeconfig, log, run)
+	default:
+		err = run(ctx)
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

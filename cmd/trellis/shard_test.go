@@ -25,6 +25,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"trellis.dev/trellis/reconcile/daemon"
+	"trellis.dev/trellis/reconcile/elect"
 	"trellis.dev/trellis/test/gitserver"
 	"trellis.dev/trellis/test/kubeproxy"
 )
@@ -124,7 +125,7 @@ func TestShardsThreeReplicas(t *testing.T) {
 	holders := func() []string {
 		out := make([]string, shardTestShards)
 		for i := range out {
-			l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), shardLeaseName("trellis", i), metav1.GetOptions{})
+			l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), elect.ShardLeaseName("trellis", i), metav1.GetOptions{})
 			if err == nil && l.Spec.HolderIdentity != nil {
 				out[i] = *l.Spec.HolderIdentity
 			}

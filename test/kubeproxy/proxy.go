@@ -185,3 +185,14 @@ func (p *Proxy) Kubeconfig(t testing.TB, contextName string) string {
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
 	return path
 }
+
+// Count is how many requests of events (their starts) match.
+func Count(events []Event, match func(Event) bool) int {
+	n := 0
+	for _, e := range events {
+		if !e.End && match(e) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,4 +1,4 @@
-package main
+package elect
 
 import (
 	"context"
@@ -17,9 +17,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+
+	"trellis.dev/trellis/reconcile/clusterrun"
 )
 
 // Sharding (serve --shards N).
@@ -51,13 +54,13 @@ import (
 // Every replica polls and renders. A webhook reaches one replica; it
 // tells the others through an annotation of its member Lease, read at
 // their next count of the replicas.
-type sharder struct {
+type Sharder struct {
 	n        int
 	id       string
 	ns, name string
-	timing   leaseTiming
+	timing   Timing
 	kube     kubernetes.Interface
-	d        shardDaemon
+	d        ShardDaemon
 	log      *slog.Logger
 	// shard0 runs, when set, while this replica holds shard 0 (the pull
 	// request side).
@@ -88,24 +91,24 @@ type sharder struct {
 	changed     chan struct{}
 }
 
-// shardDaemon is the daemon's side of sharding.
-type shardDaemon interface {
+// ShardDaemon is the daemon's side of sharding.
+type ShardDaemon interface {
 	Acquire(shard int)
 	Release(shard int)
 }
 
-// leaseTiming is client-go's leader election timing.
-type leaseTiming struct {
-	leaseDuration, renewDeadline, retryPeriod time.Duration
+// Timing is client-go's leader election timing.
+type Timing struct {
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
-// defaultLeaseTiming is client-go's usual timing, the flags' defaults.
-var defaultLeaseTiming = leaseTiming{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+// DefaultTiming is client-go's usual timing, the flags' defaults.
+var DefaultTiming = Timing{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
 
-// orDefault is t, or defaultLeaseTiming when t is unset.
-func (t leaseTiming) orDefault() leaseTiming {
-	if t == (leaseTiming{}) {
-		return defaultLeaseTiming
+// OrDefault is t, or DefaultTiming when t is unset.
+func (t Timing) OrDefault() Timing {
+	if t == (Timing{}) {
+		return DefaultTiming
 	}
 	return t
 }
@@ -115,21 +118,22 @@ func (t leaseTiming) orDefault() leaseTiming {
 // (and the others' share has grown) by the time its shards' Leases
 // expire; at least three retry periods, so that a slow renewal does not
 // drop a live replica. Whole seconds, at least one.
-func (t leaseTiming) memberTTL() time.Duration {
-	ttl := min(max(t.leaseDuration/2, 3*t.retryPeriod), t.leaseDuration)
+func (t Timing) memberTTL() time.Duration {
+	ttl := min(max(t.LeaseDuration/2, 3*t.RetryPeriod), t.LeaseDuration)
 	return max(ttl.Round(time.Second), time.Second)
 }
 
-func (t leaseTiming) validate() error {
+// Validate checks t, naming the flags that set it.
+func (t Timing) Validate() error {
 	switch {
-	case t.retryPeriod <= 0:
-		return fmt.Errorf("--retry-period must be positive, not %s", t.retryPeriod)
-	case t.renewDeadline <= time.Duration(leaderelection.JitterFactor*float64(t.retryPeriod)):
-		return fmt.Errorf("--renew-deadline (%s) must be longer than %.1f × --retry-period (%s)", t.renewDeadline, leaderelection.JitterFactor, t.retryPeriod)
-	case t.leaseDuration <= t.renewDeadline:
-		return fmt.Errorf("--lease-duration (%s) must be longer than --renew-deadline (%s)", t.leaseDuration, t.renewDeadline)
-	case t.leaseDuration < time.Second:
-		return fmt.Errorf("--lease-duration must be at least 1s, not %s", t.leaseDuration)
+	case t.RetryPeriod <= 0:
+		return fmt.Errorf("--retry-period must be positive, not %s", t.RetryPeriod)
+	case t.RenewDeadline <= time.Duration(leaderelection.JitterFactor*float64(t.RetryPeriod)):
+		return fmt.Errorf("--renew-deadline (%s) must be longer than %.1f × --retry-period (%s)", t.RenewDeadline, leaderelection.JitterFactor, t.RetryPeriod)
+	case t.LeaseDuration <= t.RenewDeadline:
+		return fmt.Errorf("--lease-duration (%s) must be longer than --renew-deadline (%s)", t.LeaseDuration, t.RenewDeadline)
+	case t.LeaseDuration < time.Second:
+		return fmt.Errorf("--lease-duration must be at least 1s, not %s", t.LeaseDuration)
 	}
 	return nil
 }
@@ -138,7 +142,7 @@ func (t leaseTiming) validate() error {
 // share.
 var errNotTaking = errors.New("not taking the shard: this replica holds its share")
 
-func shardLeaseName(base string, i int) string { return base + "-shard-" + strconv.Itoa(i) }
+func ShardLeaseName(base string, i int) string { return base + "-shard-" + strconv.Itoa(i) }
 
 // memberLeaseName is the member Lease of a replica: a name valid in
 // Kubernetes whatever the identity.
@@ -156,7 +160,7 @@ const pollAnnotation = "trellis.dev/poll-requested"
 // RequestPoll tells the other replicas, through this replica's member
 // Lease at its next renewal, that a webhook asked for a poll: a webhook
 // reaches one replica, and every replica applies its own shards.
-func (s *sharder) RequestPoll() {
+func (s *Sharder) RequestPoll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.asked = time.Now()
@@ -166,10 +170,10 @@ func (s *sharder) RequestPoll() {
 // name).
 const memberLabel = "trellis.dev/member-of"
 
-// runSharded runs run (the daemon) until ctx ends, and the shards'
+// RunSharded runs run (the daemon) until ctx ends, and the shards'
 // elections beside it; it returns once every shard was released and run
 // returned.
-func runSharded(ctx context.Context, s *sharder, run func(context.Context) error) error {
+func RunSharded(ctx context.Context, s *Sharder, run func(context.Context) error) error {
 	s.leased = map[int]bool{}
 	s.renewed = map[int]time.Time{}
 	s.stopping = map[int]int{}
@@ -193,13 +197,13 @@ func runSharded(ctx context.Context, s *sharder, run func(context.Context) error
 		wg.Add(1)
 		go func() { defer wg.Done(); s.shardLoop(ctx, i) }()
 	}
-	s.log.Info("sharding", "shards", s.n, "namespace", s.ns, "leases", shardLeaseName(s.name, 0)+"…", "lease_duration", s.timing.leaseDuration.String())
+	s.log.Info("sharding", "shards", s.n, "namespace", s.ns, "leases", ShardLeaseName(s.name, 0)+"…", "lease_duration", s.timing.LeaseDuration.String())
 	wg.Wait()
 	return <-runErr
 }
 
 // notifyLocked wakes whoever waits on changed, and updates the gauges.
-func (s *sharder) notifyLocked() {
+func (s *Sharder) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 	if s.held != nil {
@@ -210,28 +214,28 @@ func (s *sharder) notifyLocked() {
 	}
 }
 
-// newShardGauges registers trellis_shards_held and trellis_shard_replicas.
-func newShardGauges(reg prometheus.Registerer, s *sharder) {
+// RegisterGauges registers trellis_shards_held and trellis_shard_replicas.
+func RegisterGauges(reg prometheus.Registerer, s *Sharder) {
 	s.held = prometheus.NewGauge(prometheus.GaugeOpts{Name: "trellis_shards_held", Help: "Shards this replica holds (serve --shards)."})
 	s.replicas = prometheus.NewGauge(prometheus.GaugeOpts{Name: "trellis_shard_replicas", Help: "Live replicas this replica counts, itself included (serve --shards)."})
 	reg.MustRegister(s.held, s.replicas)
 }
 
-func (s *sharder) changedCh() <-chan struct{} {
+func (s *Sharder) changedCh() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.changed
 }
 
 // shareLocked is the most shards this replica takes: ceil(N / replicas).
-func (s *sharder) shareLocked() int {
+func (s *Sharder) shareLocked() int {
 	m := max(s.members, 1)
 	return (s.n + m - 1) / m
 }
 
 // preference orders the shards for this replica: the least preferred
 // are given up first.
-func (s *sharder) preference(i int) uint32 {
+func (s *Sharder) preference(i int) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(s.id + "/" + strconv.Itoa(i)))
 	return h.Sum32()
@@ -240,7 +244,7 @@ func (s *sharder) preference(i int) uint32 {
 // shedLocked reports whether shard i, held, is among those this replica
 // gives up: more shards held than its share, and i among the least
 // preferred of them.
-func (s *sharder) shedLocked(i int) bool {
+func (s *Sharder) shedLocked(i int) bool {
 	excess := len(s.leased) - s.shareLocked()
 	if excess <= 0 || !s.leased[i] {
 		return false
@@ -265,8 +269,8 @@ func (s *sharder) shedLocked(i int) bool {
 }
 
 // shardLoop runs the election of shard i again and again until ctx ends.
-func (s *sharder) shardLoop(ctx context.Context, i int) {
-	backoff := s.timing.retryPeriod
+func (s *Sharder) shardLoop(ctx context.Context, i int) {
+	backoff := s.timing.RetryPeriod
 	for ctx.Err() == nil {
 		if err := s.elect(ctx, i); err != nil {
 			s.log.Error("shard election failed", "shard", i, "error", err)
@@ -281,9 +285,9 @@ func (s *sharder) shardLoop(ctx context.Context, i int) {
 // elect runs one election of shard i: it returns when ctx ended while the
 // shard was not held, or once the shard was held and then released or
 // lost, its workers stopped.
-func (s *sharder) elect(ctx context.Context, i int) error {
+func (s *Sharder) elect(ctx context.Context, i int) error {
 	lock := &shardLock{s: s, i: i, LeaseLock: &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: s.ns, Name: shardLeaseName(s.name, i)},
+		LeaseMeta:  metav1.ObjectMeta{Namespace: s.ns, Name: ShardLeaseName(s.name, i)},
 		Client:     s.kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: s.id},
 	}}
@@ -308,7 +312,7 @@ func (s *sharder) elect(ctx context.Context, i int) error {
 	)
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, Name: lock.LeaseMeta.Name,
-		LeaseDuration: s.timing.leaseDuration, RenewDeadline: s.timing.renewDeadline, RetryPeriod: s.timing.retryPeriod,
+		LeaseDuration: s.timing.LeaseDuration, RenewDeadline: s.timing.RenewDeadline, RetryPeriod: s.timing.RetryPeriod,
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaseCtx context.Context) {
@@ -345,7 +349,7 @@ func (s *sharder) elect(ctx context.Context, i int) error {
 // hold reconciles shard i while its Lease is held, until the Lease is
 // lost, ctx ends or the shard is given up; the shard's workers have
 // stopped when it returns.
-func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
+func (s *Sharder) hold(ctx, leaseCtx context.Context, i int) {
 	s.mu.Lock()
 	if !s.leased[i] || s.stopping[i] > 0 || leaseCtx.Err() != nil {
 		s.mu.Unlock()
@@ -373,7 +377,7 @@ func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 		// which may take another renew deadline when the apiserver hangs:
 		// past the lease duration the other replicas wait. The deadline is
 		// kept here, from the start of the last successful renewal.
-		deadline := s.renewed[i].Add(s.timing.renewDeadline)
+		deadline := s.renewed[i].Add(s.timing.RenewDeadline)
 		s.mu.Unlock()
 		if shed {
 			reason = "given up: more than this replica's share"
@@ -408,7 +412,7 @@ func (s *sharder) hold(ctx, leaseCtx context.Context, i int) {
 // stop stops the workers of shard i and waits until they returned; a stop
 // under way in another goroutine is waited for too. Only then is the
 // shard no longer counted as held: until then its Lease is renewed.
-func (s *sharder) stop(i int) {
+func (s *Sharder) stop(i int) {
 	s.mu.Lock()
 	s.stopping[i]++
 	s.mu.Unlock()
@@ -431,7 +435,7 @@ func (s *sharder) stop(i int) {
 // write that gives the Lease up.
 type shardLock struct {
 	*resourcelock.LeaseLock
-	s *sharder
+	s *Sharder
 	i int
 }
 
@@ -511,13 +515,13 @@ func (f refusalFilter) WithGroup(name string) slog.Handler {
 
 // memberLoop renews this replica's member Lease and counts the live ones
 // every retry period, until ctx ends; then it deletes its own.
-func (s *sharder) memberLoop(ctx context.Context) {
-	t := time.NewTicker(s.timing.retryPeriod)
+func (s *Sharder) memberLoop(ctx context.Context) {
+	t := time.NewTicker(s.timing.RetryPeriod)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			del, cancel := context.WithTimeout(context.Background(), s.timing.renewDeadline)
+			del, cancel := context.WithTimeout(context.Background(), s.timing.RenewDeadline)
 			defer cancel()
 			err := s.kube.CoordinationV1().Leases(s.ns).Delete(del, memberLeaseName(s.name, s.id), metav1.DeleteOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
@@ -532,8 +536,8 @@ func (s *sharder) memberLoop(ctx context.Context) {
 
 // beat renews the member Lease of this replica and counts the replicas
 // whose member Lease has not expired.
-func (s *sharder) beat(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, s.timing.renewDeadline)
+func (s *Sharder) beat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.timing.RenewDeadline)
 	defer cancel()
 	leases := s.kube.CoordinationV1().Leases(s.ns)
 	now := metav1.NewMicroTime(time.Now())
@@ -597,4 +601,30 @@ func (s *sharder) beat(ctx context.Context) {
 		s.members = live
 		s.notifyLocked()
 	}
+}
+
+// NewSharder returns the sharding of o for daemon d; shard0 runs while
+// shard 0 is held.
+func NewSharder(o ShardOptions, kubeconfig string, d ShardDaemon, shard0 func(context.Context) error, log *slog.Logger) (*Sharder, error) {
+	cfg, err := clusterrun.HomeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("sharding: %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = o.Timing.RenewDeadline
+	// Each shard's election reads its Lease, and renews it when held,
+	// every retry period: client-go's default 5 requests per second would
+	// delay renewals and take-overs by seconds.
+	cfg.QPS = float32(max(50, 4*float64(o.Shards+1)/o.Timing.RetryPeriod.Seconds()))
+	cfg.Burst = int(2 * cfg.QPS)
+	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "trellis-shards"))
+	if err != nil {
+		return nil, fmt.Errorf("sharding: %w", err)
+	}
+	id := o.Holder
+	if id == "" {
+		id = Identity()
+	}
+	return &Sharder{n: o.Shards, id: id, ns: o.Namespace, name: o.Name, timing: o.Timing, poll: o.Poll,
+		kube: kube, d: d, log: log, shard0: shard0}, nil
 }

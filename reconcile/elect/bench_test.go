@@ -1,4 +1,4 @@
-package main
+package elect
 
 import (
 	"context"
@@ -27,8 +27,8 @@ func BenchmarkShardFailover(b *testing.B) {
 	}
 	ns := cp.Namespace(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	timing := leaseTiming{leaseDuration: 2 * time.Second, renewDeadline: 1500 * time.Millisecond, retryPeriod: 250 * time.Millisecond}
-	require.NoError(b, timing.validate())
+	timing := Timing{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}
+	require.NoError(b, timing.Validate())
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -37,14 +37,14 @@ func BenchmarkShardFailover(b *testing.B) {
 		book := newShardBook()
 		start := func(id string, p *kubeproxy.Proxy) (context.CancelFunc, chan error) {
 			cfg := p.RESTConfig()
-			cfg.Timeout = timing.renewDeadline
+			cfg.Timeout = timing.RenewDeadline
 			kube, err := kubernetes.NewForConfig(cfg)
 			require.NoError(b, err)
-			s := &sharder{n: 1, id: id, ns: ns, name: name, timing: timing, kube: kube,
+			s := &Sharder{n: 1, id: id, ns: ns, name: name, timing: timing, kube: kube,
 				d: &fakeShardDaemon{name: id, book: book}, log: log}
 			ctx, stop := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- runSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil }) }()
+			go func() { done <- RunSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil }) }()
 			return stop, done
 		}
 		proxyA, proxyB := kubeproxy.Start(b, cp.RESTConfig()), kubeproxy.Start(b, cp.RESTConfig())
@@ -52,7 +52,7 @@ func BenchmarkShardFailover(b *testing.B) {
 		book.wait(b, func() bool { return book.count("a") == 1 })
 		stopB, doneB := start("b", proxyB)
 		// b is up and counted before a dies.
-		waitProxy(b, proxyB, func() bool { return countPaths(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
+		waitProxy(b, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
 
 		b.StartTimer()
 		died := time.Now()

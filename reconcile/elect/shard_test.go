@@ -1,4 +1,4 @@
-package main
+package elect
 
 import (
 	"context"
@@ -119,22 +119,22 @@ func TestShardsSpreadAndStop(t *testing.T) {
 	require.NoError(t, err)
 	book := newShardBook()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	timing := leaseTiming{leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 250 * time.Millisecond}
-	require.NoError(t, timing.validate())
+	timing := Timing{LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond}
+	require.NoError(t, timing.Validate())
 	type replica struct {
 		d    *fakeShardDaemon
 		stop context.CancelFunc
-		done chan struct{} // closed when runSharded returned, with err
+		done chan struct{} // closed when RunSharded returned, with err
 		err  error
 	}
 	start := func(name string) *replica {
 		d := &fakeShardDaemon{name: name, book: book}
-		s := &sharder{n: 6, id: name, ns: ns, name: "trellis", timing: timing, kube: kube, d: d, log: log}
+		s := &Sharder{n: 6, id: name, ns: ns, name: "trellis", timing: timing, kube: kube, d: d, log: log}
 		ctx, stop := context.WithCancel(context.Background())
 		r := &replica{d: d, stop: stop, done: make(chan struct{})}
 		go func() {
 			defer close(r.done)
-			r.err = runSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil })
+			r.err = RunSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil })
 		}()
 		t.Cleanup(func() { stop(); <-r.done })
 		return r
@@ -167,7 +167,7 @@ func TestShardsSpreadAndStop(t *testing.T) {
 	// others' tries (b and c now count as the only replicas: a deleted its
 	// member Lease).
 	lease := func(i int) string {
-		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), shardLeaseName("trellis", i), metav1.GetOptions{})
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ShardLeaseName("trellis", i), metav1.GetOptions{})
 		require.NoError(t, err)
 		if l.Spec.HolderIdentity == nil {
 			return ""
@@ -175,12 +175,12 @@ func TestShardsSpreadAndStop(t *testing.T) {
 		return *l.Spec.HolderIdentity
 	}
 	renewed := func(i int) time.Time {
-		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), shardLeaseName("trellis", i), metav1.GetOptions{})
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ShardLeaseName("trellis", i), metav1.GetOptions{})
 		require.NoError(t, err)
 		return l.Spec.RenewTime.Time
 	}
 	first := renewed(held[0])
-	require.Eventually(t, func() bool { return renewed(held[0]).After(first.Add(timing.leaseDuration)) }, time.Minute, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return renewed(held[0]).After(first.Add(timing.LeaseDuration)) }, time.Minute, 50*time.Millisecond,
 		"a's Lease was not renewed for a lease duration while its daemon stopped")
 	for _, i := range held {
 		assert.Equal(t, "a", lease(i), "shard %d given up before its daemon stopped", i)
@@ -195,20 +195,16 @@ func TestShardsSpreadAndStop(t *testing.T) {
 	_, _ = b, c
 }
 
-// TestLeaseTiming: the flags' checks, and the member Leases' life.
+// TestLeaseTiming: the timing's checks, and the member Leases' life.
 func TestLeaseTiming(t *testing.T) {
-	ok := leaseTiming{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
-	require.NoError(t, ok.validate())
+	ok := Timing{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+	require.NoError(t, ok.Validate())
 	assert.Equal(t, 8*time.Second, ok.memberTTL())
-	short := leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond}
+	short := Timing{LeaseDuration: 5 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond}
 	assert.Equal(t, 3*time.Second, short.memberTTL())
-	assert.Error(t, leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: 5 * time.Second, retryPeriod: time.Second}.validate())
-	assert.Error(t, leaseTiming{leaseDuration: 5 * time.Second, renewDeadline: time.Second, retryPeriod: time.Second}.validate())
-	assert.Error(t, leaseTiming{leaseDuration: 500 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond}.validate())
-	assert.Error(t, leaderOptions{shards: 2, enabled: true, timing: ok}.validate())
-	assert.Error(t, leaderOptions{holder: "x", timing: ok}.validate())
-	assert.Error(t, leaderOptions{shards: -1, timing: ok}.validate())
-	assert.NoError(t, leaderOptions{shards: 4, holder: "x", timing: ok}.validate())
+	assert.Error(t, Timing{LeaseDuration: 5 * time.Second, RenewDeadline: 5 * time.Second, RetryPeriod: time.Second}.Validate())
+	assert.Error(t, Timing{LeaseDuration: 5 * time.Second, RenewDeadline: time.Second, RetryPeriod: time.Second}.Validate())
+	assert.Error(t, Timing{LeaseDuration: 500 * time.Millisecond, RenewDeadline: 400 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}.Validate())
 }
 
 // TestShardLostStopsAtOnce: the replica holding a shard loses its
@@ -222,19 +218,19 @@ func TestShardLostStopsAtOnce(t *testing.T) {
 	ns := cp.Namespace(t)
 	book := newShardBook()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	timing := leaseTiming{leaseDuration: 2 * time.Second, renewDeadline: 1500 * time.Millisecond, retryPeriod: 250 * time.Millisecond}
+	timing := Timing{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}
 	start := func(id string, p *kubeproxy.Proxy) func() {
 		cfg := p.RESTConfig()
-		cfg.Timeout = timing.renewDeadline
+		cfg.Timeout = timing.RenewDeadline
 		kube, err := kubernetes.NewForConfig(cfg)
 		require.NoError(t, err)
-		s := &sharder{n: 1, id: id, ns: ns, name: "trellis", timing: timing, kube: kube,
+		s := &Sharder{n: 1, id: id, ns: ns, name: "trellis", timing: timing, kube: kube,
 			d: &fakeShardDaemon{name: id, book: book}, log: log}
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			assert.NoError(t, runSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil }))
+			assert.NoError(t, RunSharded(ctx, s, func(ctx context.Context) error { <-ctx.Done(); return nil }))
 		}()
 		return func() { stop(); <-done }
 	}
@@ -243,7 +239,7 @@ func TestShardLostStopsAtOnce(t *testing.T) {
 	book.wait(t, func() bool { return book.count("a") == 1 }, "a never took the shard")
 	stopB := start("b", proxyB)
 	defer stopB()
-	waitProxy(t, proxyB, func() bool { return countPaths(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
+	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
 
 	proxyA.Stall()
 	book.wait(t, func() bool { return book.count("a") == 0 }, "a never stopped the shard")

@@ -1,4 +1,4 @@
-package main
+package elect
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 func TestLeaderElection(t *testing.T) {
 	cp := needControlPlane(t)
 	ns := cp.Namespace(t)
-	o := leaderOptions{enabled: true, namespace: ns, name: "trellis"}
+	o := Options{Namespace: ns, Name: "trellis"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var running atomic.Int32
 	started := make(chan string, 2)
@@ -33,13 +33,13 @@ func TestLeaderElection(t *testing.T) {
 	}
 	ctxA, stopA := context.WithCancel(context.Background())
 	doneA := make(chan error, 1)
-	go func() { doneA <- runLeading(ctxA, o, cp.KubeconfigPath(), log, replica(ctxA, "a")) }()
+	go func() { doneA <- RunLeading(ctxA, o, cp.KubeconfigPath(), log, replica(ctxA, "a")) }()
 	require.Equal(t, "a", <-started)
 
 	ctxB, stopB := context.WithCancel(context.Background())
 	defer stopB()
 	doneB := make(chan error, 1)
-	go func() { doneB <- runLeading(ctxB, o, cp.KubeconfigPath(), log, replica(ctxB, "b")) }()
+	go func() { doneB <- RunLeading(ctxB, o, cp.KubeconfigPath(), log, replica(ctxB, "b")) }()
 
 	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
 	require.NoError(t, err)
