@@ -30,11 +30,14 @@ import (
 	"trellis.dev/trellis/test/kubeproxy"
 )
 
-// Sharding test settings: short Leases, to fail over within seconds.
+// Sharding test settings: short Leases, to fail over within seconds. The
+// fail-over is asserted against twice the lease duration (issue 16), a
+// wall-clock bound: 8s leaves room for a machine busy with other tests
+// (fail-over measured at 5.4 to 6.4 s with a 5s Lease on a quiet one).
 const (
 	shardTestClusters = 12
 	shardTestShards   = 6
-	shardTestLease    = 5 * time.Second
+	shardTestLease    = 8 * time.Second
 )
 
 // shardReplica is one `trellis serve --shards` process of a test, behind
