@@ -37,7 +37,7 @@ func (l *loader) declaration(v cue.Value, rel string) {
 		l.validationErrors(v, err)
 		return
 	}
-	d := &Declaration{Kind: kind, Path: rel, value: v, pkgDir: l.pkgDir}
+	d := &Declaration{Kind: kind, Path: rel, origin: l.origin, pkgDir: l.pkgDir}
 	if d.spec, err = decodeSpec(kind, raw); err != nil {
 		l.errs.addf(v.Pos(), "%s: %v", kind, err)
 		return

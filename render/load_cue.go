@@ -62,6 +62,7 @@ func (l *loader) loadCUE(t *tree) {
 	if embedded {
 		insts = load.Instances(args, o.config()) // again, with the embedded files
 	}
+	l.src.overlay = o
 	for i, inst := range insts {
 		if l.errs.full() {
 			return
@@ -79,6 +80,7 @@ func (l *loader) loadCUE(t *tree) {
 			continue
 		}
 		l.pkgDir = relPath(l.root, o.realName(inst.Dir)) // the overlay's virtual root is the repo
+		l.pkgArg = args[i]
 		l.collectCUE(v, 0)
 		l.pkgDir = ""
 	}
@@ -190,6 +192,7 @@ func (l *loader) collectCUE(v cue.Value, depth int) {
 	switch v.IncompleteKind() {
 	case cue.StructKind:
 		if av, err := v.LookupPath(pathAPIVersion).String(); err == nil && strings.HasPrefix(av, "trellis.dev/") {
+			l.origin = origin{src: l.src, pkg: l.pkgArg, path: v.Path()}
 			l.declaration(v, relPath(l.root, v.Pos().Filename()))
 			return
 		}

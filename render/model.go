@@ -1,7 +1,6 @@
 package render
 
 import (
-	"cuelang.org/go/cue"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"trellis.dev/trellis/schema"
@@ -44,7 +43,8 @@ type Declaration struct {
 	// Hash is a content hash of the defaulted declaration.
 	Hash string `json:"hash"`
 
-	value cue.Value // as the user wrote it, for positions
+	// origin rebuilds its value as the user wrote it, for positions.
+	origin origin
 	spec  any       // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
 	// pkgDir is the directory of the CUE package it was found in (its
 	// value may be made of files elsewhere, imported or inherited), "" for

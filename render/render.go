@@ -28,6 +28,9 @@ type Options struct {
 	// SOPS are the keys that decrypt the repo's SOPS files (see
 	// SOPSKeys); without them, a SOPS file is an error.
 	SOPS SOPSKeys `json:"sops"`
+	// Cache, when set, keeps what each file loaded for the next render
+	// (see Cache). It is not carried to a render child (DirIsolated).
+	Cache *Cache `json:"-"`
 	// openRoot opens the repo's directory (default os.OpenRoot; the
 	// benchmarks compare it with plain system calls).
 	openRoot openRoot
