@@ -45,7 +45,7 @@ type Declaration struct {
 
 	// origin rebuilds its value as the user wrote it, for positions.
 	origin origin
-	spec  any       // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
+	spec   any // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
 	// pkgDir is the directory of the CUE package it was found in (its
 	// value may be made of files elsewhere, imported or inherited), "" for
 	// YAML and JSON: tenancy.go judges it by both.
