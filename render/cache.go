@@ -7,7 +7,11 @@ import (
 
 // Cache keeps, from one load of a repo to the next, what each YAML and
 // JSON file loaded (its declarations, validated and decoded, and its
-// manifests), keyed by the file's path and the SHA-256 of its content. A
+// manifests), keyed by the file's path and the SHA-256 of its content,
+// and what each CUE package loaded, keyed by its directory and the
+// SHA-256 of the files it is made of: its own, its imports'
+// (transitively) and the module's (a package that embeds files is not
+// kept). A
 // load given a cache (Options.Cache) reads every file as always, and
 // parses and validates only those whose content it has not loaded
 // before: a new revision costs the files it changed, and the checks
@@ -122,4 +126,21 @@ func rebind(docs []docResult, src *sources) []docResult {
 		}
 	}
 	return out
+}
+
+// cuePrefix keys CUE packages apart from files.
+const cuePrefix = "cue package\x00"
+
+// pkg returns what the CUE package arg, whose files hash to sum, loaded
+// before, bound to src.
+func (c *Cache) pkg(arg string, sum [sha256.Size]byte, cacheable bool, src *sources) ([]docResult, bool) {
+	if !cacheable {
+		return nil, false
+	}
+	return c.file(cuePrefix+arg, sum, src)
+}
+
+// putPkg keeps what the CUE package arg loaded.
+func (c *Cache) putPkg(arg string, sum [sha256.Size]byte, events []docResult) {
+	c.putFile(cuePrefix+arg, sum, events)
 }

@@ -74,6 +74,11 @@ type loader struct {
 	pkgDir string
 	// pkgArg is its load argument ("./dir").
 	pkgArg string
+	// events, for a worker evaluating CUE packages, collect what each
+	// declaration or problem found (see flush).
+	events *[]docResult
+	// evaluated counts the declarations a worker evaluated in its context.
+	evaluated int
 	// src keeps what values are rebuilt from (see origin); origin is
 	// where the declaration or manifest being loaded comes from.
 	src    *sources
