@@ -91,6 +91,9 @@ type Daemon struct {
 	flush chan struct{}
 	// following counts the goroutines following runs.
 	following sync.WaitGroup
+	// renderer renders each new revision, keeping what the files loaded
+	// from one revision to the next.
+	renderer *render.Renderer
 
 	mu       sync.Mutex
 	current  *render.Result // the last revision that rendered
@@ -126,6 +129,9 @@ func New(cfg Config) *Daemon {
 		flush:   make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.MaxConcurrentClusters),
 		workers: map[string]*worker{},
+		// One renderer for the daemon's life: a revision re-renders what
+		// changed since the last one (see render.Renderer).
+		renderer: render.NewRenderer(cfg.RenderBounds),
 	}
 }
 
@@ -151,6 +157,7 @@ func (d *Daemon) Ready() bool {
 // flushLoop); those not pushed when ctx ends wait on disk for the next
 // start.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.renderer.Close()
 	var wg sync.WaitGroup
 	defer d.following.Wait()
 	defer wg.Wait()
@@ -195,7 +202,7 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	if !fresh {
 		return
 	}
-	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS}, d.cfg.RenderBounds)
+	res, err := d.renderer.Dir(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS})
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down
