@@ -25,10 +25,11 @@ import (
 // A Cache is safe for concurrent use; it is meant for the successive
 // revisions of one repo (the daemon keeps one).
 type Cache struct {
-	mu    sync.Mutex
-	gen   int
-	files map[string]*cachedFile
-	stats CacheStats
+	mu       sync.Mutex
+	gen      int
+	files    map[string]*cachedFile
+	rendered map[string]*renderedDecl
+	stats    CacheStats
 }
 
 // CacheStats count what the loads given a cache did with it.
@@ -36,6 +37,9 @@ type CacheStats struct {
 	// Hits are files loaded from the cache, Misses files parsed and
 	// validated.
 	Hits, Misses int
+	// RenderHits are declarations rendered from the cache (their runs
+	// made again), RenderMisses declarations rendered.
+	RenderHits, RenderMisses int
 }
 
 type cachedFile struct {
@@ -46,7 +50,7 @@ type cachedFile struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{files: map[string]*cachedFile{}}
+	return &Cache{files: map[string]*cachedFile{}, rendered: map[string]*renderedDecl{}}
 }
 
 // Stats returns the counts so far.

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -48,6 +49,7 @@ func (l *loader) declaration(v cue.Value, rel string) {
 		return
 	}
 	d.Hash = contentHash(canon)
+	d.sum = sha256.Sum256(raw)
 	d.Name = mustString(v.LookupPath(pathName))
 	if kind == schema.KindCluster {
 		d.Cluster = d.Name

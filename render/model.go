@@ -43,6 +43,9 @@ type Declaration struct {
 	// Hash is a content hash of the defaulted declaration.
 	Hash string `json:"hash"`
 
+	// sum is the SHA-256 of the defaulted declaration, which keys what it
+	// renders to in a Cache.
+	sum [32]byte
 	// origin rebuilds its value as the user wrote it, for positions.
 	origin origin
 	spec   any // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint

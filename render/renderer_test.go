@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,25 +27,32 @@ func TestRendererSameAsScratch(t *testing.T) {
 			defer r.Close()
 			dir := t.TempDir()
 			files := writeScaleRepo(t, dir, 100, "yaml")
+			revision := 0
 			check := func() {
 				t.Helper()
-				want, err := Dir(t.Context(), dir, Options{Revision: "r"})
+				revision++ // each render a new revision, as the daemon's
+				rev := fmt.Sprintf("%040d", revision)
+				want, err := Dir(t.Context(), dir, Options{Revision: rev})
 				require.NoError(t, err)
-				got, err := r.Dir(t.Context(), dir, Options{Revision: "r"})
+				got, err := r.Dir(t.Context(), dir, Options{Revision: rev})
 				require.NoError(t, err)
 				assert.Equal(t, resultBytes(t, want), resultBytes(t, got))
 			}
+			fileStats := func() CacheStats { s := r.Stats(); return CacheStats{Hits: s.Hits, Misses: s.Misses} }
 			check()
-			assert.Equal(t, CacheStats{Misses: len(files) + 1}, r.Stats())
+			assert.Equal(t, CacheStats{Misses: len(files) + 1}, fileStats())
+			assert.Equal(t, 100, r.Stats().RenderMisses)
 			check()
-			assert.Equal(t, CacheStats{Hits: len(files) + 1, Misses: len(files) + 1}, r.Stats())
+			assert.Equal(t, CacheStats{Hits: len(files) + 1, Misses: len(files) + 1}, fileStats())
+			assert.Equal(t, 100, r.Stats().RenderHits, "every declaration rendered from the cache")
 
 			changed := filepath.Join(dir, files[3])
 			data, err := os.ReadFile(changed)
 			require.NoError(t, err)
 			write(t, changed, strings.Replace(string(data), "name: p-35}", "name: p-35b}", 1))
 			check()
-			assert.Equal(t, CacheStats{Hits: 2*len(files) + 1, Misses: len(files) + 2}, r.Stats(), "the changed file, and only it, is loaded again")
+			assert.Equal(t, CacheStats{Hits: 2*len(files) + 1, Misses: len(files) + 2}, fileStats(), "the changed file, and only it, is loaded again")
+			assert.Equal(t, 101, r.Stats().RenderMisses, "the changed declaration, and only it, is rendered again")
 
 			// A broken revision is reported as Dir reports it.
 			write(t, changed, strings.Replace(string(data), "name: p-35}", "name: P-35}", 1))

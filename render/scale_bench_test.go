@@ -160,3 +160,81 @@ func BenchmarkRenderScale(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderIncremental renders a repo of 10,000 Pipelines with a
+// Renderer, as the daemon does, then, each iteration, the repo with one
+// file changed (one Pipeline's namespace, back and forth): in process,
+// and through the render child the daemon uses ("isolated": the time
+// includes the child encoding the Result as JSON and this process
+// decoding it). The isolated variant reports the child's peak resident
+// set size (VmHWM, over the first render and all the incremental ones);
+// the in-process one the peak RSS of a child rendering the repo once from
+// scratch is not repeated (see BenchmarkRenderScale).
+func BenchmarkRenderIncremental(b *testing.B) {
+	for _, format := range []string{"yaml", "cue"} {
+		for _, isolated := range []bool{false, true} {
+			name := format + "-10000-" + map[bool]string{false: "in-process", true: "isolated"}[isolated]
+			b.Run(name, func(b *testing.B) {
+				dir := b.TempDir()
+				files := writeScaleRepo(b, dir, 10000, format)
+				var bounds Bounds
+				if isolated {
+					bounds.Isolation = &Isolation{MemoryBytes: 2 << 30}
+				}
+				r := NewRenderer(bounds)
+				defer r.Close()
+				render := func() {
+					res, err := r.Dir(b.Context(), dir, Options{Revision: scaleRevision})
+					if err != nil {
+						b.Fatal(Problems(err, dir, nil))
+					}
+					if len(res.Declarations) != 10001 {
+						b.Fatalf("%d declarations", len(res.Declarations))
+					}
+				}
+				render()
+				changed := filepath.Join(dir, files[len(files)/2])
+				data, err := os.ReadFile(changed)
+				if err != nil {
+					b.Fatal(err)
+				}
+				old := map[string]string{"yaml": "namespace: team-0", "cue": `namespace: "team-0"`}[format]
+				versions := []string{strings.Replace(string(data), old, strings.Replace(old, "team-0", "team-1", 1), 1), string(data)}
+				before := r.Stats()
+				i := 0
+				b.ResetTimer()
+				for b.Loop() {
+					write(b, changed, versions[i%2])
+					i++
+					render()
+				}
+				b.StopTimer()
+				after := r.Stats()
+				b.ReportMetric(float64(after.Misses-before.Misses)/float64(i), "parsed-files/op")
+				if isolated {
+					b.ReportMetric(vmHWM(b, r.child.cmd.Process.Pid), "child-peak-RSS-MiB")
+				}
+			})
+		}
+	}
+}
+
+// vmHWM is the peak resident set size of process pid, in MiB.
+func vmHWM(b *testing.B, pid int) float64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
+				b.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
+}
