@@ -106,3 +106,32 @@ func TestCacheProblemsSameAsScratch(t *testing.T) {
 	write(t, changed, string(data))
 	renderBoth(t, dir, cache)
 }
+
+// A CUE package is loaded again when a package it imports changed,
+// though its own files did not.
+func TestCacheCUEImports(t *testing.T) {
+	dir := t.TempDir()
+	writeScaleRepo(t, dir, 10, "yaml")
+	write(t, filepath.Join(dir, "lib", "lib.cue"), "package lib\n\nns: \"team-1\"\n")
+	write(t, filepath.Join(dir, "team", "p.cue"), `package team
+
+import "trellis.local/config/lib"
+
+p: {
+	apiVersion: "trellis.dev/v1alpha1"
+	kind:       "Pipeline"
+	metadata: name: "imported"
+	spec: {
+		cluster:   "alpha"
+		namespace: lib.ns
+		steps: [{name: "a", image: "busybox"}]
+	}
+}
+`)
+	cache := NewCache()
+	renderBoth(t, dir, cache)
+	renderBoth(t, dir, cache)
+	write(t, filepath.Join(dir, "lib", "lib.cue"), "package lib\n\nns: \"team-2\"\n")
+	out := renderBoth(t, dir, cache)
+	assert.True(t, strings.Contains(out, `"name":"imported","cluster":"alpha","namespace":"team-2","path":"team/p.cue"`), "the importing package is loaded again")
+}

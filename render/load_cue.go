@@ -63,9 +63,17 @@ func (l *loader) loadCUE(t *tree) {
 	// syntax of the whole repo is never held at once.
 	pkgs := make([]*cuePackage, len(args))
 	var todo []*cuePackage
+	prekeys := o.prekeys(t.cueDirs)
 	for i, arg := range args {
 		p := &cuePackage{arg: arg}
 		pkgs[i] = p
+		if key, ok := prekeys[t.cueDirs[i]]; ok {
+			p.sum, p.cacheable = key, true
+			if events, ok := l.cache.pkg(p.arg, p.sum, true, l.src); ok {
+				p.events, p.cached = events, true
+				continue // not even parsed
+			}
+		}
 		insts := load.Instances([]string{arg}, o.config())
 		if len(insts) != 1 {
 			p.err = fmt.Errorf("CUE package %s: %d instances", arg, len(insts))
@@ -80,10 +88,12 @@ func (l *loader) loadCUE(t *tree) {
 		if p.err != nil || p.refused || len(p.importErrs) > 0 {
 			continue
 		}
-		p.sum, p.cacheable = o.packageSum(inst)
-		if events, ok := l.cache.pkg(p.arg, p.sum, p.cacheable, l.src); ok {
-			p.events, p.cached = events, true
-			continue
+		if _, prekeyed := prekeys[t.cueDirs[i]]; !prekeyed {
+			p.sum, p.cacheable = o.packageSum(inst)
+			if events, ok := l.cache.pkg(p.arg, p.sum, p.cacheable, l.src); ok {
+				p.events, p.cached = events, true
+				continue
+			}
 		}
 		todo = append(todo, p)
 	}

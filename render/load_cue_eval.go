@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"path"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 
 	"trellis.dev/trellis/schema"
 )
@@ -192,4 +197,92 @@ func (o *cueOverlay) packageSum(inst *build.Instance) ([sha256.Size]byte, bool) 
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum, cacheable
+}
+
+// prekeys key, before anything is parsed, the packages of dirs that
+// import nothing but CUE's standard library and the lent schema, and
+// embed nothing: the SHA-256 of every .cue file of the package's
+// directory and of the directories above it (a package's files may be
+// there), and of the module's files. A package so keyed that the cache
+// holds is neither parsed nor evaluated again. Other packages are keyed
+// once loaded (packageSum).
+func (o *cueOverlay) prekeys(dirs []string) map[string][sha256.Size]byte {
+	byDir := map[string][]string{}
+	var module []string
+	for name := range o.data {
+		rel := filepath.ToSlash(strings.TrimPrefix(strings.TrimPrefix(name, o.virtual), string(filepath.Separator)))
+		if !strings.HasSuffix(rel, ".cue") {
+			continue
+		}
+		if strings.HasPrefix(rel, "cue.mod/") {
+			module = append(module, name)
+			continue
+		}
+		d := path.Dir(rel)
+		byDir[d] = append(byDir[d], name)
+	}
+	// A directory's files are keyable when they embed nothing and import
+	// only the standard library and the lent schema.
+	keyable := map[string]bool{}
+	for d, names := range byDir {
+		keyable[d] = true
+		for _, name := range names {
+			if !o.plainFile(name) {
+				keyable[d] = false
+				break
+			}
+		}
+	}
+	keys := map[string][sha256.Size]byte{}
+	for _, dir := range dirs {
+		names := slices.Clone(module)
+		ok := true
+		for d := dir; ; d = path.Dir(d) {
+			if k, found := keyable[d]; found {
+				ok = ok && k
+				names = append(names, byDir[d]...)
+			}
+			if d == "." || d == "/" {
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		sort.Strings(names)
+		h := sha256.New()
+		for _, name := range names {
+			data := o.data[name]
+			fmt.Fprintf(h, "%s\x00%d\x00", strings.TrimPrefix(name, o.virtual), len(data))
+			h.Write(data)
+		}
+		var sum [sha256.Size]byte
+		h.Sum(sum[:0])
+		keys[dir] = sum
+	}
+	return keys
+}
+
+// plainFile reports whether a CUE file of the overlay embeds nothing and
+// imports only the standard library and the lent schema.
+func (o *cueOverlay) plainFile(name string) bool {
+	data := o.data[name]
+	if bytes.Contains(data, []byte("@embed")) {
+		return false
+	}
+	f, err := parser.ParseFile(name, data, parser.ImportsOnly)
+	if err != nil {
+		return false
+	}
+	for imp := range f.ImportSpecs() {
+		p, err := strconv.Unquote(imp.Path.Value)
+		if err != nil {
+			return false
+		}
+		first, _, _ := strings.Cut(p, "/")
+		if p != schema.ImportPath && strings.Contains(first, ".") {
+			return false
+		}
+	}
+	return true
 }
