@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"time"
@@ -184,6 +185,9 @@ func ServeIsolated(in io.Reader, out, errOut io.Writer) int {
 		return 2
 	}
 	if req.MemoryBytes > 0 {
+		// The collector works harder as the heap nears 3/4 of the limit,
+		// rather than let garbage take the child past it.
+		debug.SetMemoryLimit(req.MemoryBytes / 4 * 3)
 		go watchMemory(req.MemoryBytes, errOut)
 	}
 	if req.Persistent {
