@@ -127,7 +127,7 @@ func (l *loader) loadCUE(t *tree) {
 			}
 			l.repo.Declarations = append(l.repo.Declarations, e.decls...)
 		}
-		if clean && !p.cached && p.cacheable {
+		if clean && p.evaluated && p.cacheable {
 			l.cache.putPkg(p.arg, p.sum, p.events)
 		}
 	}

@@ -46,7 +46,9 @@ type cuePackage struct {
 	sum       [sha256.Size]byte
 	cacheable bool
 	events    []docResult
-	cached    bool
+	// cached is set when events come from the cache, evaluated once a
+	// worker evaluated the package (not when the load stopped first).
+	cached, evaluated bool
 }
 
 // evalCUE evaluates pkgs, on as many workers as there are cores.
@@ -81,6 +83,7 @@ func (l *loader) evalCUE(o *cueOverlay, pkgs []*cuePackage) {
 					}
 				}
 				w.evalPackage(o, p)
+				p.evaluated = true
 			}
 		}()
 	}

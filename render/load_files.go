@@ -42,8 +42,9 @@ type fileLoad struct {
 	sops bool
 	sum  [sha256.Size]byte
 	docs []docResult
-	// cached is set when docs come from the cache.
-	cached bool
+	// cached is set when docs come from the cache, parsed once a worker
+	// loaded the file (not when the load stopped first).
+	cached, parsed bool
 }
 
 // loadYAMLFiles loads the YAML and JSON files rels.
@@ -101,7 +102,7 @@ func (l *loader) loadYAMLFiles(rels []string) {
 				l.repo.Manifests = append(l.repo.Manifests, d.manifests...)
 				l.secrets = append(l.secrets, d.secrets...)
 			}
-			if clean && !f.cached {
+			if clean && f.parsed {
 				l.cache.putFile(f.rel, f.sum, f.docs)
 			}
 		}
@@ -150,6 +151,7 @@ func (l *loader) parseFiles(files []*fileLoad) {
 			}
 			for f := range jobs {
 				f.docs = w.parseFile(f.rel, f.data)
+				f.parsed = true
 			}
 		}()
 	}
