@@ -1,7 +1,10 @@
 package render
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +22,8 @@ import (
 // the same repo once and exits ("peak-RSS-MiB"), and the CPU time (user
 // and system) that child used ("child-cpu-s"), which a busy machine moves
 // less than the wall time. The child's figures include starting the test
-// binary and loading the schema.
+// binary and loading the schema. Last, "render-child-peak-RSS-MiB" is the
+// peak of a render child as the daemon runs one (see renderChildPeakRSS).
 
 const scaleRevision = "0123456789abcdef0123456789abcdef01234567"
 
@@ -156,6 +160,7 @@ func BenchmarkRenderScale(b *testing.B) {
 				rss, cpu := childPeakRSS(b, dir)
 				b.ReportMetric(rss, "peak-RSS-MiB")
 				b.ReportMetric(cpu, "child-cpu-s")
+				b.ReportMetric(renderChildPeakRSS(b, dir), "render-child-peak-RSS-MiB")
 			})
 		}
 	}
@@ -237,4 +242,27 @@ func vmHWM(b *testing.B, pid int) float64 {
 	}
 	b.Fatal("no VmHWM")
 	return 0
+}
+
+// renderChildPeakRSS renders dir once in a render child, as the daemon
+// does (DirIsolated's request, with the default memory limit of
+// DefaultIsolatedMemory, which the child's collector aims to stay under),
+// and returns the child's maximum resident set size, in MiB; the child
+// also encodes the Result as JSON on its standard output. It fails the
+// benchmark when the child passes its limit.
+func renderChildPeakRSS(b *testing.B, dir string) float64 {
+	b.Helper()
+	req, err := json.Marshal(isolatedRequest{Dir: dir, Options: Options{Revision: scaleRevision}, MemoryBytes: DefaultIsolatedMemory})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{IsolatedEnv + "=1"}
+	cmd.Stdin = bytes.NewReader(req)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("render child: %v: %s", err, stderr.String())
+	}
+	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 }
