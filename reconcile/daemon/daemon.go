@@ -202,6 +202,7 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	if !fresh {
 		return
 	}
+	before := d.renderer.Stats()
 	res, err := d.renderer.Dir(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -214,7 +215,12 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.cfg.Metrics.sourceRevision(snap.Revision, true)
-	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations))
+	after := d.renderer.Stats()
+	if after.Hits+after.Misses < before.Hits+before.Misses {
+		before = render.CacheStats{} // a new render child, a new cache
+	}
+	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations),
+		"files_loaded", after.Misses-before.Misses, "files_from_cache", after.Hits-before.Hits)
 	d.publish(ctx, res, snap, wg)
 }
 
