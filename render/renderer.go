@@ -54,19 +54,29 @@ func (r *Renderer) Dir(ctx context.Context, root string, opts Options) (*Result,
 	if ctx.Err() != nil {
 		return nil, stopped(ctx)
 	}
-	if r.child == nil {
-		c, err := startRenderChild(*r.bounds.Isolation)
-		if err != nil {
-			return nil, err
+	for attempt := 0; ; attempt++ {
+		if r.child == nil {
+			c, err := startRenderChild(*r.bounds.Isolation)
+			if err != nil {
+				return nil, err
+			}
+			r.child = c
 		}
-		r.child = c
-	}
-	res, err := r.child.render(ctx, root, opts)
-	if r.child.dead {
+		warm := r.child.served > 0
+		res, err := r.child.render(ctx, root, opts)
+		r.child.served++
+		if !r.child.dead {
+			return res, err
+		}
 		r.child.stop()
 		r.child = nil
+		// A child that passed its memory limit with a warm cache is
+		// replaced, and the revision rendered again from scratch: the
+		// cache never fails a render that fits without it.
+		if !warm || attempt > 0 || ctx.Err() != nil || !errors.Is(err, errChildMemory) {
+			return res, err
+		}
 	}
-	return res, err
 }
 
 // Stats are what the cache did: the cache of this process, or of the
@@ -102,9 +112,14 @@ type renderChild struct {
 	stderr *boundedBuffer
 	// dead is set once the child is to be stopped.
 	dead bool
-	// stats are its cache's, as of its last answer.
-	stats CacheStats
+	// stats are its cache's, as of its last answer; served counts its
+	// renders.
+	stats  CacheStats
+	served int
 }
+
+// errChildMemory is wrapped by the error of a child past its memory limit.
+var errChildMemory = errors.New("render child past its memory limit")
 
 func startRenderChild(iso Isolation) (*renderChild, error) {
 	var err error
@@ -181,7 +196,7 @@ func (c *renderChild) render(ctx context.Context, root string, opts Options) (*R
 		waitErr := c.cmd.Wait()
 		var exit *exec.ExitError
 		if errors.As(waitErr, &exit) && exit.ExitCode() == exitMemory {
-			return nil, fmt.Errorf("%w: it used more than %s of memory, the limit for one render", ErrStopped, byteSize(c.iso.MemoryBytes))
+			return nil, fmt.Errorf("%w: it used more than %s of memory, the limit for one render%w", ErrStopped, byteSize(c.iso.MemoryBytes), quietErr{errChildMemory})
 		}
 		return nil, fmt.Errorf("render: child process: %w: %s", a.err, strings.TrimSpace(c.stderr.String()))
 	}
@@ -237,3 +252,9 @@ func serveRenders(first isolatedRequest, in *bufio.Reader, out, errOut io.Writer
 		}
 	}
 }
+
+// quietErr wraps err for errors.Is without adding to a message.
+type quietErr struct{ err error }
+
+func (q quietErr) Error() string { return "" }
+func (q quietErr) Unwrap() error { return q.err }
