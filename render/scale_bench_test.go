@@ -171,8 +171,9 @@ func BenchmarkRenderScale(b *testing.B) {
 // file changed (one Pipeline's namespace, back and forth): in process,
 // and through the render child the daemon uses ("isolated": the time
 // includes the child encoding the Result as JSON and this process
-// decoding it). The isolated variant reports the child's peak resident
-// set size (VmHWM, over the first render and all the incremental ones);
+// decoding it), with the default memory limit. The isolated variant
+// reports the child's peak resident set size (VmHWM, since it started)
+// and how many times it was replaced after passing its limit;
 // the in-process one the peak RSS of a child rendering the repo once from
 // scratch is not repeated (see BenchmarkRenderScale).
 func BenchmarkRenderIncremental(b *testing.B) {
@@ -184,7 +185,7 @@ func BenchmarkRenderIncremental(b *testing.B) {
 				files := writeScaleRepo(b, dir, 10000, format)
 				var bounds Bounds
 				if isolated {
-					bounds.Isolation = &Isolation{MemoryBytes: 2 << 30}
+					bounds.Isolation = &Isolation{} // the default memory limit, as the daemon's
 				}
 				r := NewRenderer(bounds)
 				defer r.Close()
@@ -205,19 +206,24 @@ func BenchmarkRenderIncremental(b *testing.B) {
 				}
 				old := map[string]string{"yaml": "namespace: team-0", "cue": `namespace: "team-0"`}[format]
 				versions := []string{strings.Replace(string(data), old, strings.Replace(old, "team-0", "team-1", 1), 1), string(data)}
-				before := r.Stats()
+				before, restarts := r.Stats(), 0
 				i := 0
 				b.ResetTimer()
 				for b.Loop() {
 					write(b, changed, versions[i%2])
 					i++
+					child := r.child
 					render()
+					if isolated && r.child != child {
+						restarts++ // past its memory limit: rendered again from scratch
+					}
 				}
 				b.StopTimer()
 				after := r.Stats()
 				b.ReportMetric(float64(after.Misses-before.Misses)/float64(i), "parsed-files/op")
 				if isolated {
 					b.ReportMetric(vmHWM(b, r.child.cmd.Process.Pid), "child-peak-RSS-MiB")
+					b.ReportMetric(float64(restarts), "child-restarts")
 				}
 			})
 		}
