@@ -71,7 +71,9 @@ test-short:
 
 ## bench: the benchmarks whose results the README reports
 bench: tools
-	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./render/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'Render1000|ConfinedLoaderCost' -benchmem -benchtime 5x ./render/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'RenderScale' -benchmem -benchtime 2x -timeout 30m ./render/
+	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench 'RenderIncremental' -benchmem -benchtime 5x -timeout 30m ./render/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m ./reconcile/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./reconcile/daemon/ ./reconcile/lineage/ ./source/
 	TRELLIS_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -run '^$$' -bench ShardFailover -benchtime 3x ./reconcile/elect/

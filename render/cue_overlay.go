@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -21,6 +22,10 @@ type cueOverlay struct {
 	// positions and messages.
 	virtual, root string
 	files         map[string]load.Source
+	// data are the files' contents, by the same names.
+	data map[string][]byte
+	// mu guards renamed: errors are renamed from several goroutines.
+	mu sync.Mutex
 	// renamed are the token files of positions moved from virtual to
 	// root.
 	renamed map[*token.File]*token.File
@@ -33,11 +38,13 @@ func newCUEOverlay(root string) (*cueOverlay, error) {
 	}
 	// Absolute on every OS, and on none of them a directory that exists.
 	virtual := filepath.Join(filepath.VolumeName(root)+string(filepath.Separator), "trellis-repo-"+hex.EncodeToString(b[:]))
-	return &cueOverlay{virtual: virtual, root: root, files: map[string]load.Source{}, renamed: map[*token.File]*token.File{}}, nil
+	return &cueOverlay{virtual: virtual, root: root, files: map[string]load.Source{}, data: map[string][]byte{}, renamed: map[*token.File]*token.File{}}, nil
 }
 
 func (o *cueOverlay) add(rel string, data []byte) {
-	o.files[filepath.Join(o.virtual, filepath.FromSlash(rel))] = load.FromBytes(data)
+	name := filepath.Join(o.virtual, filepath.FromSlash(rel))
+	o.files[name] = load.FromBytes(data)
+	o.data[name] = data
 }
 
 // config loads from the overlay, with positions in the repo's real path.
@@ -77,6 +84,8 @@ func (o *cueOverlay) renamePos(p token.Pos) token.Pos {
 	if f == nil || !strings.HasPrefix(f.Name(), o.virtual) {
 		return p
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	nf, ok := o.renamed[f]
 	if !ok {
 		nf = token.NewFile(o.realName(f.Name()), -1, f.Size())

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -37,7 +38,7 @@ func (l *loader) declaration(v cue.Value, rel string) {
 		l.validationErrors(v, err)
 		return
 	}
-	d := &Declaration{Kind: kind, Path: rel, value: v, pkgDir: l.pkgDir}
+	d := &Declaration{Kind: kind, Path: rel, origin: l.origin, pkgDir: l.pkgDir}
 	if d.spec, err = decodeSpec(kind, raw); err != nil {
 		l.errs.addf(v.Pos(), "%s: %v", kind, err)
 		return
@@ -48,6 +49,7 @@ func (l *loader) declaration(v cue.Value, rel string) {
 		return
 	}
 	d.Hash = contentHash(canon)
+	d.sum = sha256.Sum256(raw)
 	d.Name = mustString(v.LookupPath(pathName))
 	if kind == schema.KindCluster {
 		d.Cluster = d.Name

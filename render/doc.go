@@ -15,6 +15,19 @@
 // every problem is collected (errors.go) as a CUE error at path:line:col,
 // and Problems formats them once, at the edge.
 //
+// # Cost
+//
+// YAML and JSON files and CUE packages are loaded by one worker per core
+// (load_files.go, load_cue_eval.go), each with its own CUE context, and
+// merged in the walk's order, so that the result and the problems are
+// those of loading them in turn. A loaded declaration keeps its origin,
+// not its CUE value (origin.go): the value is rebuilt from the same bytes
+// for the position of a problem. A Cache (cache.go, cache_render.go)
+// keeps what each file and package loaded and what each declaration
+// rendered to, by content hash, for the next revision; Renderer
+// (renderer.go) keeps one across the renders of the daemon, in a render
+// child kept alive.
+//
 // # Hostile input
 //
 // A repo is hostile input (a pull request from a fork is one). Every byte

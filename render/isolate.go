@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"time"
@@ -53,6 +55,9 @@ type isolatedRequest struct {
 	Dir         string  `json:"dir"`
 	Options     Options `json:"options"`
 	MemoryBytes int64   `json:"memoryBytes"`
+	// Persistent asks the child to answer further requests, one a line,
+	// with a cache (see Renderer).
+	Persistent bool `json:"persistent,omitempty"`
 }
 
 // isolatedResponse is what a child answers.
@@ -61,6 +66,8 @@ type isolatedResponse struct {
 	Problems []Problem `json:"problems,omitempty"`
 	Secrets  []string  `json:"secrets,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	// Cache is what the child's cache did so far (a Renderer's child).
+	Cache *CacheStats `json:"cache,omitempty"`
 }
 
 // DirIsolated is Dir in a child process (see Isolation). Problems of an
@@ -104,9 +111,18 @@ func DirIsolated(ctx context.Context, root string, opts Options, iso Isolation) 
 		}
 		return nil, fmt.Errorf("render: child process: %w: %s", runErr, strings.TrimSpace(stderr.String()))
 	}
+	return decodeIsolated(stdout.Bytes(), nil)
+}
+
+// decodeIsolated decodes a child's answer, and its cache's stats into
+// stats when it has them.
+func decodeIsolated(answer []byte, stats *CacheStats) (*Result, error) {
 	var resp isolatedResponse
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+	if err := json.Unmarshal(answer, &resp); err != nil {
 		return nil, fmt.Errorf("render: child process: %w", err)
+	}
+	if resp.Cache != nil && stats != nil {
+		*stats = *resp.Cache
 	}
 	switch {
 	case len(resp.Problems) > 0:
@@ -158,14 +174,34 @@ func IsRenderChild() bool { return os.Getenv(IsolatedEnv) == "1" }
 // ServeIsolated is a render child: it reads one request from in, renders
 // and writes the answer to out, and returns the exit code.
 func ServeIsolated(in io.Reader, out, errOut io.Writer) int {
+	r := bufio.NewReader(in)
+	line, err := readLine(r, 1<<20)
 	var req isolatedRequest
-	if err := json.NewDecoder(io.LimitReader(in, 1<<20)).Decode(&req); err != nil {
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	if err != nil {
 		fmt.Fprintln(errOut, "render child: request:", err)
 		return 2
 	}
 	if req.MemoryBytes > 0 {
+		// The collector works harder as the heap nears 3/4 of the limit,
+		// rather than let garbage take the child past it.
+		debug.SetMemoryLimit(req.MemoryBytes / 4 * 3)
 		go watchMemory(req.MemoryBytes, errOut)
 	}
+	if req.Persistent {
+		return serveRenders(req, r, out, errOut)
+	}
+	if err := json.NewEncoder(out).Encode(serveOne(req)); err != nil {
+		fmt.Fprintln(errOut, "render child: answer:", err)
+		return 2
+	}
+	return 0
+}
+
+// serveOne renders one request.
+func serveOne(req isolatedRequest) isolatedResponse {
 	var resp isolatedResponse
 	res, err := Dir(context.Background(), req.Dir, req.Options)
 	switch {
@@ -178,11 +214,7 @@ func ServeIsolated(in io.Reader, out, errOut io.Writer) int {
 			resp.Error = err.Error()
 		}
 	}
-	if err := json.NewEncoder(out).Encode(resp); err != nil {
-		fmt.Fprintln(errOut, "render child: answer:", err)
-		return 2
-	}
-	return 0
+	return resp
 }
 
 // watchMemory ends the process, with exitMemory, once the memory the Go

@@ -23,7 +23,7 @@ func TestDirIsolatedSameAsDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got.Declarations, len(want.Declarations))
 	for i, d := range want.Declarations {
-		d.value, d.spec, d.pkgDir = got.Declarations[i].value, got.Declarations[i].spec, got.Declarations[i].pkgDir // not carried, not needed once rendered
+		d.origin, d.spec, d.pkgDir, d.sum = got.Declarations[i].origin, got.Declarations[i].spec, got.Declarations[i].pkgDir, got.Declarations[i].sum // not carried, not needed once rendered
 		assert.Equal(t, d, got.Declarations[i])
 	}
 	assert.Equal(t, want.Manifests, got.Manifests)

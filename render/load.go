@@ -53,7 +53,9 @@ type Manifest struct {
 	Cluster string
 	Object  *unstructured.Unstructured
 	pos     token.Pos
-	value   cue.Value // as written, for positions; absent for kustomize output
+	// origin rebuilds its value as written, for positions; none for
+	// kustomize output and decrypted SOPS files.
+	origin origin
 }
 
 // loader carries the state of one Load.
@@ -70,6 +72,19 @@ type loader struct {
 	secrets []string
 	// pkgDir is the directory of the CUE package being collected.
 	pkgDir string
+	// pkgArg is its load argument ("./dir").
+	pkgArg string
+	// events, for a worker evaluating CUE packages, collect what each
+	// declaration or problem found (see flush).
+	events *[]docResult
+	// evaluated counts the declarations a worker evaluated in its context.
+	evaluated int
+	// src keeps what values are rebuilt from (see origin); origin is
+	// where the declaration or manifest being loaded comes from.
+	src    *sources
+	origin origin
+	// cache, when set, keeps what each file loaded, for the next load.
+	cache *Cache
 	// sopsKeys decrypt SOPS files; sopsValues are the values decrypted
 	// (those long enough to look for), by the file they came from.
 	sopsKeys   *sopsKeyring
@@ -100,17 +115,13 @@ func loadRepo(ctx context.Context, root string, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	defer v.close()
-	l := &loader{ctx: cctx, schema: s, view: v, root: v.dir, errs: newErrorList(limits.Problems), repo: &Repo{Root: v.dir}, sopsKeys: keys, sopsValues: map[string]string{}}
+	l := &loader{ctx: cctx, schema: s, view: v, root: v.dir, errs: newErrorList(limits.Problems), repo: &Repo{Root: v.dir}, sopsKeys: keys, sopsValues: map[string]string{}, src: newSources(), cache: opts.Cache}
+	l.cache.begin()
 	t := walk(v, l.errs)
 	if err := l.stop(); err != nil {
 		return nil, err
 	}
-	for _, rel := range t.manifests {
-		if l.errs.full() {
-			break
-		}
-		l.loadYAMLFile(rel)
-	}
+	l.loadYAMLFiles(t.manifests)
 	if err := ctx.Err(); err != nil {
 		return nil, stopped(ctx)
 	}
@@ -123,6 +134,7 @@ func loadRepo(ctx context.Context, root string, opts Options) (*Repo, error) {
 	if err := l.stop(); err != nil {
 		return nil, err
 	}
+	l.cache.sweep()
 	return l.repo, nil
 }
 
@@ -183,22 +195,6 @@ func Explain() func(string) string {
 	return s.Explain
 }
 
-func (l *loader) loadYAMLFile(rel string) {
-	data, err := l.view.readFile(rel)
-	if err != nil {
-		l.errs.addView(rel, err)
-		return
-	}
-	data, dec, ok := l.sopsLoad(rel, data)
-	switch {
-	case !ok:
-	case dec != nil:
-		l.loadSOPSManifests(rel, data, dec)
-	default:
-		l.loadYAML(rel, data)
-	}
-}
-
 // loadYAML loads every document of a YAML (or JSON) stream. A file with
 // no document (empty, or only comments) is skipped, as are empty
 // documents.
@@ -207,7 +203,7 @@ func (l *loader) loadYAML(rel string, data []byte) {
 		return
 	}
 	dec := cueyaml.NewDecoder(rel, bytes.NewReader(data))
-	for !l.errs.full() {
+	for doc := 0; !l.errs.full(); doc++ {
 		expr, err := dec.Extract()
 		if errors.Is(err, io.EOF) {
 			return
@@ -216,6 +212,7 @@ func (l *loader) loadYAML(rel string, data []byte) {
 			l.errs.add(yamlSyntaxError(rel, data, err))
 			return
 		}
+		l.origin = origin{src: l.src, rel: rel, doc: doc}
 		l.loadDocument(rel, expr)
 	}
 }
@@ -271,7 +268,7 @@ func (l *loader) manifest(v cue.Value, rel string, pos token.Pos) {
 		return
 	}
 	if added := l.addManifest(rel, path.Dir(rel), m, pos); added != nil {
-		added.value = v
+		added.origin = l.origin
 	}
 }
 

@@ -3,12 +3,14 @@ package render
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/mod/modfile"
 	"cuelang.org/go/mod/module"
@@ -57,30 +59,77 @@ func (l *loader) loadCUE(t *tree) {
 	for i, d := range t.cueDirs {
 		args[i] = "./" + d
 	}
-	insts := load.Instances(args, o.config())
-	refused, embedded := l.checkEmbeds(o, insts)
-	if embedded {
-		insts = load.Instances(args, o.config()) // again, with the embedded files
+	// Each package is loaded on its own, checked, hashed and let go: the
+	// syntax of the whole repo is never held at once.
+	pkgs := make([]*cuePackage, len(args))
+	var todo []*cuePackage
+	prekeys := o.prekeys(t.cueDirs)
+	for i, arg := range args {
+		p := &cuePackage{arg: arg}
+		pkgs[i] = p
+		if key, ok := prekeys[t.cueDirs[i]]; ok {
+			p.sum, p.cacheable = key, true
+			if events, ok := l.cache.pkg(p.arg, p.sum, true, l.src); ok {
+				p.events, p.cached = events, true
+				continue // not even parsed
+			}
+		}
+		insts := load.Instances([]string{arg}, o.config())
+		if len(insts) != 1 {
+			p.err = fmt.Errorf("CUE package %s: %d instances", arg, len(insts))
+			continue
+		}
+		refused, embedded := l.checkEmbeds(o, insts)
+		if embedded {
+			insts = load.Instances([]string{arg}, o.config()) // again, with the embedded files
+		}
+		inst := insts[0]
+		p.err, p.refused, p.importErrs = inst.Err, refused[0], toolImportErrors(inst)
+		if p.err != nil || p.refused || len(p.importErrs) > 0 {
+			continue
+		}
+		if _, prekeyed := prekeys[t.cueDirs[i]]; !prekeyed {
+			p.sum, p.cacheable = o.packageSum(inst)
+			if events, ok := l.cache.pkg(p.arg, p.sum, p.cacheable, l.src); ok {
+				p.events, p.cached = events, true
+				continue
+			}
+		}
+		todo = append(todo, p)
 	}
-	for i, inst := range insts {
+	l.src.overlay = o
+	l.evalCUE(o, todo)
+	for _, p := range pkgs {
 		if l.errs.full() {
 			return
 		}
-		if inst.Err != nil {
-			l.errs.add(o.rename(inst.Err))
+		if p.err != nil {
+			l.errs.add(o.rename(p.err))
 			continue
 		}
-		if refused[i] || !l.checkImports(inst) {
+		if p.refused {
 			continue
 		}
-		v := l.ctx.BuildInstance(inst)
-		if err := v.Err(); err != nil {
-			l.errs.add(o.rename(err))
+		if len(p.importErrs) > 0 {
+			for _, err := range p.importErrs {
+				l.errs.add(err)
+			}
 			continue
 		}
-		l.pkgDir = relPath(l.root, o.realName(inst.Dir)) // the overlay's virtual root is the repo
-		l.collectCUE(v, 0)
-		l.pkgDir = ""
+		clean := true
+		for _, e := range p.events {
+			if l.errs.full() {
+				return
+			}
+			clean = clean && len(e.errs) == 0
+			for _, err := range e.errs {
+				l.errs.add(err)
+			}
+			l.repo.Declarations = append(l.repo.Declarations, e.decls...)
+		}
+		if clean && p.evaluated && p.cacheable {
+			l.cache.putPkg(p.arg, p.sum, p.events)
+		}
 	}
 }
 
@@ -145,10 +194,10 @@ func skip(d fs.DirEntry) error {
 	return nil
 }
 
-// checkImports refuses CUE's tool packages: declarations are data, and
-// nothing in a config repo runs commands or reads outside it.
-func (l *loader) checkImports(inst *build.Instance) bool {
-	ok := true
+// toolImportErrors refuses CUE's tool packages: declarations are data,
+// and nothing in a config repo runs commands or reads outside it.
+func toolImportErrors(inst *build.Instance) []error {
+	var errs []error
 	for _, f := range inst.Files {
 		for imp := range f.ImportSpecs() {
 			p, err := strconv.Unquote(imp.Path.Value)
@@ -156,12 +205,11 @@ func (l *loader) checkImports(inst *build.Instance) bool {
 				continue
 			}
 			if p == "tool" || strings.HasPrefix(p, "tool/") {
-				l.errs.addf(imp.Path.Pos(), "import %q: CUE tool packages are not allowed in a config repo", p)
-				ok = false
+				errs = append(errs, cueerrors.Newf(imp.Path.Pos(), "import %q: CUE tool packages are not allowed in a config repo", p))
 			}
 		}
 	}
-	return ok
+	return errs
 }
 
 // noRegistry is the CUE module registry of a config repo: there is none.
@@ -190,12 +238,15 @@ func (l *loader) collectCUE(v cue.Value, depth int) {
 	switch v.IncompleteKind() {
 	case cue.StructKind:
 		if av, err := v.LookupPath(pathAPIVersion).String(); err == nil && strings.HasPrefix(av, "trellis.dev/") {
+			l.origin = origin{src: l.src, pkg: l.pkgArg, path: v.Path()}
 			l.declaration(v, relPath(l.root, v.Pos().Filename()))
+			l.flush()
 			return
 		}
 		it, err := v.Fields()
 		if err != nil {
 			l.errs.add(err)
+			l.flush()
 			return
 		}
 		for it.Next() {
@@ -205,6 +256,7 @@ func (l *loader) collectCUE(v cue.Value, depth int) {
 		it, err := v.List()
 		if err != nil {
 			l.errs.add(err)
+			l.flush()
 			return
 		}
 		for it.Next() {

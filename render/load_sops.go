@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -82,7 +81,7 @@ func (l *loader) loadSOPSManifests(rel string, data []byte, dec *sopsDecrypted) 
 			ann[AnnotationSOPSWithheld] = "true"
 			m.Object.SetAnnotations(ann)
 		}
-		m.value = cue.Value{} // positions in the decrypted text would mislead
+		m.origin = origin{} // positions in the decrypted text would mislead
 		kept = append(kept, m)
 	}
 	l.repo.Manifests = kept

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"cuelang.org/go/cue"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"trellis.dev/trellis/schema"
@@ -44,8 +43,12 @@ type Declaration struct {
 	// Hash is a content hash of the defaulted declaration.
 	Hash string `json:"hash"`
 
-	value cue.Value // as the user wrote it, for positions
-	spec  any       // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
+	// sum is the SHA-256 of the defaulted declaration, which keys what it
+	// renders to in a Cache.
+	sum [32]byte
+	// origin rebuilds its value as the user wrote it, for positions.
+	origin origin
+	spec   any // *schema.Cluster, *schema.Pipeline, *schema.Experiment or *schema.Endpoint
 	// pkgDir is the directory of the CUE package it was found in (its
 	// value may be made of files elsewhere, imported or inherited), "" for
 	// YAML and JSON: tenancy.go judges it by both.

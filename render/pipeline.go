@@ -28,6 +28,17 @@ const (
 // hash of the template's spec, so that a changed template or parameter
 // makes a new run and an unchanged one the same run.
 func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
+	out, hash := pipelineTemplates(in, p)
+	if p.Spec.RunOnChange {
+		out = append(out, pipelineRun(in, &p.Spec, hash))
+	}
+	return out
+}
+
+// pipelineTemplates renders what of a Pipeline does not depend on the
+// revision: the WorkflowTemplate and the CronWorkflow, and the hash of
+// the template's spec that names a run ("" without runOnChange).
+func pipelineTemplates(in kindInput, p *schema.Pipeline) ([]*unstructured.Unstructured, string) {
 	wt := newObject(argoAPIVersion, "WorkflowTemplate", in.Namespace, in.Name, in.Labels, in.Annotations)
 	spec := workflowTemplateSpec(in.Cluster, &p.Spec, defaultLimits(in))
 	mergeUpstream(spec, p.Spec.Upstream)
@@ -36,10 +47,11 @@ func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructur
 	if p.Spec.Schedule != "" {
 		out = append(out, cronWorkflow(in, &p.Spec))
 	}
+	hash := ""
 	if p.Spec.RunOnChange {
-		out = append(out, pipelineRun(in, &p.Spec, contentHash(wt.Object["spec"])))
+		hash = contentHash(wt.Object["spec"])
 	}
-	return out
+	return out, hash
 }
 
 // workflowTemplateSpec returns the WorkflowTemplate's spec: the DAG as

@@ -28,6 +28,9 @@ type Options struct {
 	// SOPS are the keys that decrypt the repo's SOPS files (see
 	// SOPSKeys); without them, a SOPS file is an error.
 	SOPS SOPSKeys `json:"sops"`
+	// Cache, when set, keeps what each file loaded for the next render
+	// (see Cache). It is not carried to a render child (DirIsolated).
+	Cache *Cache `json:"-"`
 	// openRoot opens the repo's directory (default os.OpenRoot; the
 	// benchmarks compare it with plain system calls).
 	openRoot openRoot
@@ -119,6 +122,9 @@ func Render(repo *Repo, opts Options) (*Result, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	if opts.Cluster == "" {
+		opts.Cache.sweepRendered()
+	}
 	return res, nil
 }
 
@@ -150,8 +156,10 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opt
 	for _, o := range renderCluster(cd.Name, spec) {
 		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String(), declaration: cd})
 	}
-	for _, d := range decls {
-		for _, o := range renderDeclaration(d, spec, revision) {
+	rendered := make([][]*unstructured.Unstructured, len(decls))
+	parallelFor(len(decls), func(i int) { rendered[i] = opts.Cache.render(decls[i], cd, revision) })
+	for i, d := range decls {
+		for _, o := range rendered[i] {
 			srcs = append(srcs, source{obj: o, path: d.Path, decl: d.String(), declaration: d})
 		}
 	}
@@ -242,23 +250,36 @@ func ObjectID(o *unstructured.Unstructured) string {
 // accounts, quotas, RBAC, config), then everything else; within a phase by
 // group, kind, namespace and name.
 func SortObjects(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := objs[i], objs[j]
-		if pa, pb := phase(a), phase(b); pa != pb {
-			return pa < pb
+	// Each object's key is computed once, not at every comparison.
+	type keyed struct {
+		phase                 int
+		group, kind, ns, name string
+		obj                   *unstructured.Unstructured
+	}
+	keys := make([]keyed, len(objs))
+	for i, o := range objs {
+		gvk := o.GroupVersionKind()
+		keys[i] = keyed{phase: phase(o), group: gvk.Group, kind: gvk.Kind, ns: o.GetNamespace(), name: o.GetName(), obj: o}
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, b := &keys[i], &keys[j]
+		if a.phase != b.phase {
+			return a.phase < b.phase
 		}
-		ga, gb := a.GroupVersionKind(), b.GroupVersionKind()
-		if ga.Group != gb.Group {
-			return ga.Group < gb.Group
+		if a.group != b.group {
+			return a.group < b.group
 		}
-		if ga.Kind != gb.Kind {
-			return ga.Kind < gb.Kind
+		if a.kind != b.kind {
+			return a.kind < b.kind
 		}
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
+		if a.ns != b.ns {
+			return a.ns < b.ns
 		}
-		return a.GetName() < b.GetName()
+		return a.name < b.name
 	})
+	for i := range keys {
+		objs[i] = keys[i].obj
+	}
 }
 
 var configKinds = regexp.MustCompile(`^(ServiceAccount|ResourceQuota|LimitRange|ConfigMap|Secret|Role|RoleBinding|NetworkPolicy|PersistentVolumeClaim)$`)

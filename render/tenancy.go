@@ -176,17 +176,23 @@ func (l *loader) checkTenantDeclaration(d *Declaration, origin string, owners []
 		where = "CUE package " + origin
 	}
 	if d.Kind == schema.KindCluster {
-		l.errs.addf(d.value.Pos(), "a Cluster cannot be declared in %s, under %s: Cluster declarations come only from platform files", where, describe(owners))
+		l.errs.addf(d.origin.value().Pos(), "a Cluster cannot be declared in %s, under %s: Cluster declarations come only from platform files", where, describe(owners))
 		return
 	}
 	if !allows(owners, d.Cluster, d.Namespace) {
 		l.errs.addf(d.pos(pathNamespace), "spec.namespace: namespace %s of cluster %s is not a namespace of %s, where %s is",
 			d.Namespace, d.Cluster, describe(owners), where)
 	}
+	md := declMetadata(d)
+	if md == nil {
+		return
+	}
 	for _, field := range []string{"labels", "annotations"} {
-		m, _ := d.value.LookupPath(cue.MakePath(cue.Str("metadata"), cue.Str(field))).Fields()
-		for m != nil && m.Next() {
-			key := m.Selector().Unquoted()
+		m := md.Labels
+		if field == "annotations" {
+			m = md.Annotations
+		}
+		for _, key := range sortedKeys(m) {
 			if reservedKey(key, field == "annotations") {
 				l.errs.addf(d.pos(cue.MakePath(cue.Str("metadata"), cue.Str(field), cue.Str(key))),
 					"metadata.%s: %s is set by trellis: a tenant's declaration (%s) may not set it", field, key, describe(owners))
@@ -281,4 +287,18 @@ var clusterScopedKinds = map[string]bool{
 func clusterScoped(obj *unstructured.Unstructured) bool {
 	gvk := obj.GroupVersionKind()
 	return clusterScopedKinds[gvk.Group+"/"+gvk.Kind]
+}
+
+// declMetadata is the metadata of a namespaced declaration, nil for a
+// Cluster.
+func declMetadata(d *Declaration) *schema.Metadata {
+	switch spec := d.spec.(type) {
+	case *schema.Pipeline:
+		return &spec.Metadata
+	case *schema.Experiment:
+		return &spec.Metadata
+	case *schema.Endpoint:
+		return &spec.Metadata
+	}
+	return nil
 }

@@ -55,8 +55,11 @@ func checkUpstream(srcs []source, errs *errorList) {
 // field or its nearest ancestor written there; in a declaration, its spec.
 func (s source) upstreamPos(path string) token.Pos {
 	switch {
-	case s.manifest != nil && s.manifest.value.Exists():
-		return nearestPos(s.manifest.value, fieldPath(path))
+	case s.manifest != nil && s.manifest.origin.src != nil:
+		if v := s.manifest.origin.value(); v.Exists() {
+			return nearestPos(v, fieldPath(path))
+		}
+		return s.manifest.pos
 	case s.manifest != nil:
 		return s.manifest.pos
 	case s.declaration != nil:
@@ -64,8 +67,9 @@ func (s source) upstreamPos(path string) token.Pos {
 		// spec.X of the object is spec.upstream.X of the declaration.
 		if rest, ok := strings.CutPrefix(path, "spec."); ok {
 			up := append([]string{"spec", "upstream"}, fieldPath(rest)...)
-			if f := s.declaration.value.LookupPath(cue.ParsePath("spec.upstream")); f.Exists() {
-				return nearestPos(s.declaration.value, up)
+			v := s.declaration.origin.value()
+			if f := v.LookupPath(cue.ParsePath("spec.upstream")); f.Exists() {
+				return nearestPos(v, up)
 			}
 		}
 		return s.declaration.pos(cue.ParsePath("spec"))

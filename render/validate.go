@@ -102,7 +102,7 @@ func (d *Declaration) pos(p cue.Path) token.Pos {
 	for i, s := range sels {
 		path[i] = s.String()
 	}
-	return nearestPos(d.value, path)
+	return nearestPos(d.origin.value(), path)
 }
 
 func (l *loader) posString(p token.Pos) string {

@@ -99,6 +99,9 @@ type Daemon struct {
 	flush chan struct{}
 	// following counts the goroutines following runs.
 	following sync.WaitGroup
+	// renderer renders each new revision, keeping what the files loaded
+	// from one revision to the next.
+	renderer *render.Renderer
 
 	mu       sync.Mutex
 	current  *render.Result // the last revision that rendered
@@ -143,6 +146,9 @@ func New(cfg Config) *Daemon {
 		sem:     make(chan struct{}, cfg.MaxConcurrentClusters),
 		workers: map[string]*worker{},
 		owned:   map[int]bool{},
+		// One renderer for the daemon's life: a revision re-renders what
+		// changed since the last one (see render.Renderer).
+		renderer: render.NewRenderer(cfg.RenderBounds),
 	}
 }
 
@@ -168,6 +174,7 @@ func (d *Daemon) Ready() bool {
 // flushLoop); those not pushed when ctx ends wait on disk for the next
 // start.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.renderer.Close()
 	var wg sync.WaitGroup
 	defer d.following.Wait()
 	defer wg.Wait()
@@ -220,7 +227,8 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 	if !fresh {
 		return
 	}
-	res, err := render.DirBounded(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS}, d.cfg.RenderBounds)
+	before := d.renderer.Stats()
+	res, err := d.renderer.Dir(ctx, snap.Dir, render.Options{Revision: snap.Revision, SOPS: d.cfg.SOPS})
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down
@@ -232,7 +240,12 @@ func (d *Daemon) poll(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.cfg.Metrics.sourceRevision(snap.Revision, true)
-	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations))
+	after := d.renderer.Stats()
+	if after.Hits+after.Misses < before.Hits+before.Misses {
+		before = render.CacheStats{} // a new render child, a new cache
+	}
+	d.cfg.Log.Info("revision rendered", "revision", snap.Revision, "clusters", len(res.Clusters), "declarations", len(res.Declarations),
+		"files_loaded", after.Misses-before.Misses, "files_from_cache", after.Hits-before.Hits)
 	d.publish(ctx, res, snap, wg)
 }
 
