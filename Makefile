@@ -35,12 +35,12 @@ release:
 	done
 	cd $(RELEASE_DIR) && sha256sum trellis-* > SHA256SUMS && ls -l && cat SHA256SUMS
 
-# RACE_PKGS are the concurrent parts (the daemon, the elections, the lineage writer, the
+# RACE_PKGS are the concurrent parts (the render workers, the daemon, the elections, the lineage writer, the
 # pull-request watcher): `make test` runs their tests under the race
 # detector, and every other package's without it. TestLineageWriterRace (a
 # liveness race against a git CLI pushing flat out, too slow to win under
 # -race) runs without it.
-RACE_PKGS := ./reconcile/daemon/ ./reconcile/elect/ ./reconcile/lineage/ ./reconcile/pullrequest/
+RACE_PKGS := ./render/ ./reconcile/daemon/ ./reconcile/elect/ ./reconcile/lineage/ ./reconcile/pullrequest/
 
 ## test: every test, against a real kube-apiserver and etcd (built by `make tools`)
 ## and, for the dashboard, a real headless Chromium (installed by `make browser`); RACE_PKGS under -race
