@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
@@ -53,51 +51,19 @@ type cuePackage struct {
 
 // evalCUE evaluates pkgs, on as many workers as there are cores.
 func (l *loader) evalCUE(o *cueOverlay, pkgs []*cuePackage) {
-	if len(pkgs) == 0 {
-		return
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(pkgs))
-	jobs := make(chan *cuePackage)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure error
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					mu.Lock()
-					failure = fmt.Errorf("%v", p)
-					mu.Unlock()
-					for range jobs { // let the others finish
-					}
+	runPool(pkgs, cores(), l.stopped, func(int) func(int, *cuePackage) {
+		var w *loader
+		return func(_ int, p *cuePackage) {
+			if w == nil || w.evaluated >= ctxDeclarations {
+				var err error
+				if w, err = l.cueWorker(); err != nil {
+					panic(err)
 				}
-			}()
-			var w *loader
-			for p := range jobs {
-				if w == nil || w.evaluated >= ctxDeclarations {
-					var err error
-					if w, err = l.cueWorker(); err != nil {
-						panic(err)
-					}
-				}
-				w.evalPackage(o, p)
-				p.evaluated = true
 			}
-		}()
-	}
-	for _, p := range pkgs {
-		if l.view.ctx.Err() != nil {
-			break
+			w.evalPackage(o, p)
+			p.evaluated = true
 		}
-		jobs <- p
-	}
-	close(jobs)
-	wg.Wait()
-	if failure != nil {
-		panic(failure) // bounded recovers it, as a panic of the load
-	}
+	})
 }
 
 // cueWorker is a loader of CUE packages for one goroutine, with a new CUE

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
-	"runtime"
-	"sync"
 
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -124,49 +121,21 @@ func (l *loader) loadSOPSOrYAML(rel string, data []byte) {
 
 // parseFiles loads files, on as many workers as there are cores.
 func (l *loader) parseFiles(files []*fileLoad) {
-	if len(files) == 0 {
-		return
-	}
-	workers := min(runtime.GOMAXPROCS(0), (len(files)+7)/8)
-	jobs := make(chan *fileLoad)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure error
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					mu.Lock()
-					failure = fmt.Errorf("%v", p)
-					mu.Unlock()
-					for range jobs { // let the others finish
-					}
-				}
-			}()
-			w, err := l.worker(i == 0)
-			if err != nil {
-				panic(err)
-			}
-			for f := range jobs {
-				f.docs = w.parseFile(f.rel, f.data)
-				f.parsed = true
-			}
-		}()
-	}
-	for _, f := range files {
-		if l.view.ctx.Err() != nil {
-			break
+	runPool(files, min(cores(), (len(files)+7)/8), l.stopped, func(i int) func(int, *fileLoad) {
+		w, err := l.worker(i == 0)
+		if err != nil {
+			panic(err)
 		}
-		jobs <- f
-	}
-	close(jobs)
-	wg.Wait()
-	if failure != nil {
-		panic(failure) // bounded recovers it, as a panic of the load
-	}
+		return func(_ int, f *fileLoad) {
+			f.docs = w.parseFile(f.rel, f.data)
+			f.parsed = true
+		}
+	})
 }
+
+// stopped reports whether the load was stopped (a signal, the render
+// timeout): no more work is handed out.
+func (l *loader) stopped() bool { return l.view.ctx.Err() != nil }
 
 // worker is a loader of documents for one goroutine: the loader's own
 // CUE context for the first, a new one for the others.

@@ -4,46 +4,52 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
-// parallelFor calls f(i) for every i in [0, n), on up to one goroutine per
-// core, each taking the next i in turn. A panic in f is raised again in
-// the caller (where bounded recovers it), not in a goroutine of its own,
-// which would end the process.
-func parallelFor(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
+// runPool hands items, in order, to up to workers goroutines, until stop
+// (when set) reports true; each goroutine handles the items it takes (and
+// their index) with the function start made for it (which holds its own state, such as a
+// CUE context). A panic in a worker is raised again in the caller, where
+// bounded recovers it, not in a goroutine of its own, which would end the
+// process; the items left are drained, not handled.
+func runPool[T any](items []T, workers int, stop func() bool, start func(worker int) func(int, T)) {
+	if len(items) == 0 {
 		return
 	}
-	var next atomic.Int64
+	workers = max(1, min(workers, len(items)))
+	jobs := make(chan int)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var failure any
-	for range workers {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
 				if p := recover(); p != nil {
 					once.Do(func() { failure = p })
-					next.Store(int64(n)) // the others stop at their next item
+					for range jobs { // let the feeder finish
+					}
 				}
 			}()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
+			handle := start(i)
+			for i := range jobs {
+				handle(i, items[i])
 			}
 		}()
 	}
+	for i := range items {
+		if stop != nil && stop() {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
 	wg.Wait()
 	if failure != nil {
 		panic(fmt.Sprint(failure))
 	}
 }
+
+// cores is how many goroutines a pool of CPU-bound work runs on.
+func cores() int { return runtime.GOMAXPROCS(0) }

@@ -157,7 +157,9 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opt
 		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String(), declaration: cd})
 	}
 	rendered := make([][]*unstructured.Unstructured, len(decls))
-	parallelFor(len(decls), func(i int) { rendered[i] = opts.Cache.render(decls[i], cd, revision) })
+	runPool(decls, cores(), nil, func(int) func(int, *Declaration) {
+		return func(i int, d *Declaration) { rendered[i] = opts.Cache.render(d, cd, revision) }
+	})
 	for i, d := range decls {
 		for _, o := range rendered[i] {
 			srcs = append(srcs, source{obj: o, path: d.Path, decl: d.String(), declaration: d})

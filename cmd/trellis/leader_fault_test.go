@@ -67,9 +67,9 @@ func TestLeaderSIGTERMMidApply(t *testing.T) {
 		return cmd, &logs
 	}
 	a, logsA := replica(proxyA)
-	waitProxy(t, proxyA, func() bool { return proxyA.Holding() > 0 }, "the leader never reached its 20th ConfigMap")
+	proxyA.WaitFor(t, func() bool { return proxyA.Holding() > 0 }, "the leader never reached its 20th ConfigMap")
 	b, logsB := replica(proxyB)
-	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 2 },
+	proxyB.WaitFor(t, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 2 },
 		"the second replica never tried for the Lease")
 	require.Zero(t, kubeproxy.Count(proxyB.Events(), isApply), "the second replica applied while the first one leads")
 
@@ -92,7 +92,7 @@ func TestLeaderSIGTERMMidApply(t *testing.T) {
 		}
 		return false
 	}
-	waitProxy(t, proxyB, cmsApplied, "the second replica never applied the revision")
+	proxyB.WaitFor(t, cmsApplied, "the second replica never applied the revision")
 
 	evA, evB := proxyA.Events(), proxyB.Events()
 	lastApplyA, lastLeaseA := lastSeq(evA, isApply), lastSeq(evA, isLease)
@@ -156,7 +156,7 @@ func TestLeaderKeepsLeaseUntilStopped(t *testing.T) {
 	stopA()
 	<-stoppingA
 	mark := len(proxyB.Events())
-	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events()[mark:], isLease) >= 3 },
+	proxyB.WaitFor(t, func() bool { return kubeproxy.Count(proxyB.Events()[mark:], isLease) >= 3 },
 		"the second replica stopped trying for the Lease")
 	select {
 	case <-startedB:
@@ -210,21 +210,4 @@ func firstSeq(ev []kubeproxy.Event, match func(kubeproxy.Event) bool) int64 {
 		}
 	}
 	return 0
-}
-
-// waitProxy waits until cond holds, looking again at each request of p.
-func waitProxy(t testing.TB, p *kubeproxy.Proxy, cond func() bool, msg string) {
-	t.Helper()
-	guard := time.After(2 * time.Minute)
-	for {
-		changed := p.Changed()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-guard:
-			t.Fatal(msg)
-		}
-	}
 }

@@ -22,14 +22,20 @@ func TestMain(m *testing.M) {
 		os.Exit(render.ServeIsolated(os.Stdin, os.Stdout, os.Stderr))
 	}
 	flag.Parse()
+	code := 0
 	if testing.Short() {
-		os.Exit(m.Run())
+		code = m.Run()
+	} else {
+		code = controlplane.RunMain(m, controlplane.Options{WithDefaultCRDs: true},
+			func(c *controlplane.ControlPlane) error {
+				cp = c
+				return nil
+			})
 	}
-	os.Exit(controlplane.RunMain(m, controlplane.Options{WithDefaultCRDs: true},
-		func(c *controlplane.ControlPlane) error {
-			cp = c
-			return nil
-		}))
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // needControlPlane skips the calling test under -short, where TestMain

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,14 +127,28 @@ func startServe(t *testing.T, bin string, args []string) *exec.Cmd {
 	return cmd
 }
 
-// buildTrellis builds the trellis binary once per test binary.
+// built is the trellis binary the tests run as processes, built once per
+// test binary into dir, which TestMain removes.
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// buildTrellis returns the trellis binary, built at the first call.
 func buildTrellis(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "trellis")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run(), "go build")
-	return bin
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "trellis-bin-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "trellis")
+		cmd := exec.Command("go", "build", "-o", built.path, ".")
+		cmd.Stderr = os.Stderr
+		built.err = cmd.Run()
+	})
+	require.NoError(t, built.err, "go build")
+	return built.path
 }
 
 // TestServeKilledBeforePush kills `trellis serve` (SIGKILL) after it

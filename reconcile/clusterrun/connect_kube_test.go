@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,4 +106,17 @@ func TestRestConfigForSearchesKUBECONFIG(t *testing.T) {
 func restConfig(kubeconfig, contextName string, cluster render.Cluster) (*rest.Config, error) {
 	cfg, _, err := KubeConfig(Kube{Kubeconfig: kubeconfig, Context: contextName}, cluster)
 	return cfg, err
+}
+
+// TestKubeConfigure: --as and --request-timeout reach the REST config
+// when given, and leave it alone when not.
+func TestKubeConfigure(t *testing.T) {
+	as := rest.ImpersonationConfig{UserName: "ada", Groups: []string{"ml"}}
+	cfg := &rest.Config{Timeout: time.Second, Impersonate: rest.ImpersonationConfig{UserName: "kept"}}
+	Kube{}.Configure(cfg)
+	assert.Equal(t, time.Second, cfg.Timeout)
+	assert.Equal(t, "kept", cfg.Impersonate.UserName)
+	Kube{Impersonate: as, Timeout: time.Minute}.Configure(cfg)
+	assert.Equal(t, time.Minute, cfg.Timeout)
+	assert.Equal(t, as, cfg.Impersonate)
 }

@@ -46,7 +46,7 @@ func TestPoolSlowHomeCluster(t *testing.T) {
 	defer cancel()
 	slow := make(chan error, 1)
 	go func() { _, err := conn.Connect(ctx, remote); slow <- err }()
-	waitProxy(t, home, func() bool { return home.Holding() == 1 }, "the Secret was never read")
+	home.WaitFor(t, func() bool { return home.Holding() == 1 }, "the Secret was never read")
 
 	// Another cluster, reached through a context, connects and answers.
 	var other *reconcile.Client
@@ -70,7 +70,7 @@ func TestPoolSlowHomeCluster(t *testing.T) {
 
 	cancel()
 	require.ErrorIs(t, waitErr(t, slow), context.Canceled)
-	waitProxy(t, home, func() bool { return home.Holding() == 0 }, "the Secret's read was not cancelled")
+	home.WaitFor(t, func() bool { return home.Holding() == 0 }, "the Secret's read was not cancelled")
 
 	// Once the home cluster answers again, the cluster connects.
 	home.Resume()
@@ -89,22 +89,5 @@ func waitErr(t *testing.T, ch <-chan error) error {
 	case <-time.After(time.Minute):
 		t.Fatal("still waiting after a minute")
 		return nil
-	}
-}
-
-// waitProxy waits until cond holds, looking again at each request of p.
-func waitProxy(t *testing.T, p *kubeproxy.Proxy, cond func() bool, msg string) {
-	t.Helper()
-	guard := time.After(2 * time.Minute)
-	for {
-		changed := p.Changed()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-guard:
-			t.Fatal(msg)
-		}
 	}
 }

@@ -52,7 +52,7 @@ func BenchmarkShardFailover(b *testing.B) {
 		book.wait(b, func() bool { return book.count("a") == 1 })
 		stopB, doneB := start("b", proxyB)
 		// b is up and counted before a dies.
-		waitProxy(b, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
+		proxyB.WaitFor(b, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
 
 		b.StartTimer()
 		died := time.Now()

@@ -4,7 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"trellis.dev/trellis/test/controlplane"
 	"trellis.dev/trellis/test/kubeproxy"
@@ -17,23 +16,6 @@ var cp *controlplane.ControlPlane
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunMain(m, controlplane.Options{},
 		func(c *controlplane.ControlPlane) error { cp = c; return nil }))
-}
-
-// waitProxy waits until cond holds, looking again at each request of p.
-func waitProxy(t testing.TB, p *kubeproxy.Proxy, cond func() bool, msg string) {
-	t.Helper()
-	guard := time.After(2 * time.Minute)
-	for {
-		changed := p.Changed()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-guard:
-			t.Fatal(msg)
-		}
-	}
 }
 
 // isLease reports whether e is a request of leader election.

@@ -239,7 +239,7 @@ func TestShardLostStopsAtOnce(t *testing.T) {
 	book.wait(t, func() bool { return book.count("a") == 1 }, "a never took the shard")
 	stopB := start("b", proxyB)
 	defer stopB()
-	waitProxy(t, proxyB, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
+	proxyB.WaitFor(t, func() bool { return kubeproxy.Count(proxyB.Events(), isLease) >= 6 }, "b never tried for the shard")
 
 	proxyA.Stall()
 	book.wait(t, func() bool { return book.count("a") == 0 }, "a never stopped the shard")

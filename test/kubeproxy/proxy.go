@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
@@ -84,6 +85,12 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.record(Event{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery})
 		held := false
+		// The end is recorded even when the reverse proxy panics with
+		// http.ErrAbortHandler, as it does when the client went away
+		// (a replica killed) while its answer was copied.
+		defer func() {
+			p.record(Event{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, End: true, Held: held})
+		}()
 		p.mu.Lock()
 		if p.stalled || (p.hold != nil && p.hold(r)) {
 			held = true
@@ -103,7 +110,6 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		if r.Context().Err() == nil {
 			next.ServeHTTP(w, r)
 		}
-		p.record(Event{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, End: true, Held: held})
 	})
 }
 
@@ -195,4 +201,22 @@ func Count(events []Event, match func(Event) bool) int {
 		}
 	}
 	return n
+}
+
+// WaitFor waits until cond holds, looking again at each request or change
+// of the requests held (no polling); after two minutes it fails t with msg.
+func (p *Proxy) WaitFor(t testing.TB, cond func() bool, msg string) {
+	t.Helper()
+	guard := time.After(2 * time.Minute)
+	for {
+		changed := p.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-guard:
+			t.Fatal(msg)
+		}
+	}
 }
