@@ -1,7 +1,6 @@
 package render
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -38,25 +37,17 @@ func (l *loader) declaration(v cue.Value, rel string) {
 		l.validationErrors(v, err)
 		return
 	}
-	d := &Declaration{Kind: kind, Path: rel, origin: l.origin, pkgDir: l.pkgDir}
-	if d.spec, err = decodeSpec(kind, raw); err != nil {
-		l.errs.addf(v.Pos(), "%s: %v", kind, err)
-		return
-	}
-	var canon any
+	var canon map[string]any
 	if err := json.Unmarshal(raw, &canon); err != nil {
 		l.errs.addf(v.Pos(), "%s: %v", kind, err)
 		return
 	}
-	d.Hash = contentHash(canon)
-	d.sum = sha256.Sum256(raw)
-	d.Name = mustString(v.LookupPath(pathName))
-	if kind == schema.KindCluster {
-		d.Cluster = d.Name
-	} else {
-		d.Cluster = mustString(u.LookupPath(pathCluster))
-		d.Namespace = mustString(u.LookupPath(pathNamespace))
+	d, err := newDeclaration(kind, rel, canon, raw)
+	if err != nil {
+		l.errs.addf(v.Pos(), "%s: %v", kind, err)
+		return
 	}
+	d.origin, d.pkgDir = l.origin, l.pkgDir
 	l.repo.Declarations = append(l.repo.Declarations, d)
 }
 

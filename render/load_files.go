@@ -158,6 +158,9 @@ func (l *loader) parseFile(rel string, data []byte) []docResult {
 	if blank(data) {
 		return nil
 	}
+	if docs, ok := l.fastFile(rel, data); ok {
+		return docs
+	}
 	var docs []docResult
 	dec := cueyaml.NewDecoder(rel, bytes.NewReader(data))
 	for doc := 0; ; doc++ {

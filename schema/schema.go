@@ -33,6 +33,7 @@ type Schema struct {
 	Value    cue.Value
 	kinds    map[string]cue.Value
 	explains *strings.Replacer
+	checker  *Checker
 }
 
 // Load compiles the embedded schema in ctx. Values built in the same context
@@ -75,7 +76,15 @@ func Load(ctx *cue.Context) (*Schema, error) {
 		pairs = append(pairs, "(out of bound =~"+strconv.Quote(re)+")", "("+p.says+")")
 	}
 	s.explains = strings.NewReplacer(pairs...)
+	if s.checker, err = s.newChecker(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// Checker returns the schema's Checker, the fast path of validation.
+func (s *Schema) Checker() *Checker {
+	return s.checker
 }
 
 // Kind returns the definition of a declaration kind.
