@@ -131,25 +131,25 @@ func TestFastPathRefuses(t *testing.T) {
 	base := "apiVersion: trellis.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  cluster: c\n  namespace: n\n"
 	step := "  steps: [{name: a, image: i}]\n"
 	for name, doc := range map[string]string{
-		"valid, for contrast":           "",
-		"unknown field":                 step + "  colour: red\n",
-		"field of another kind":         step + "  model: {format: onnx}\n",
-		"no steps":                      "",
-		"bad enum":                      step + "  concurrencyPolicy: Sometimes\n",
-		"out of bound":                  step + "  keepRuns: 0\n",
-		"float for int":                 step + "  keepRuns: 3.5\n",
-		"pattern key refused":           step + "  parameters: {'1x': 2}\n",
-		"null":                          step + "  timezone: null\n",
-		"anchor":                        "  steps: [&s {name: a, image: i}]\n",
-		"yaml 1.1 octal":                step + "  parameters: {x: 0755}\n",
-		"hex":                           step + "  parameters: {x: 0x1f}\n",
-		"exponent":                      step + "  parameters: {x: 1e3}\n",
-		"trailing zero decimal":         step + "  parameters: {x: 1.50}\n",
-		"big int":                       step + "  parameters: {x: 12345678901234567890}\n",
-		"explicit tag":                  step + "  parameters: {x: !!str 5}\n",
-		"duplicate key":                 step + "  timezone: UTC\n  timezone: UTC\n",
-		"regex refused":                 "  steps: [{name: a, image: 'has space'}]\n",
-		"too long name":                 "  steps: [{name: " + strings.Repeat("a", 64) + ", image: i}]\n",
+		"valid, for contrast":   "",
+		"unknown field":         step + "  colour: red\n",
+		"field of another kind": step + "  model: {format: onnx}\n",
+		"no steps":              "",
+		"bad enum":              step + "  concurrencyPolicy: Sometimes\n",
+		"out of bound":          step + "  keepRuns: 0\n",
+		"float for int":         step + "  keepRuns: 3.5\n",
+		"pattern key refused":   step + "  parameters: {'1x': 2}\n",
+		"null":                  step + "  timezone: null\n",
+		"anchor":                "  steps: [&s {name: a, image: i}]\n",
+		"yaml 1.1 octal":        step + "  parameters: {x: 0755}\n",
+		"hex":                   step + "  parameters: {x: 0x1f}\n",
+		"exponent":              step + "  parameters: {x: 1e3}\n",
+		"trailing zero decimal": step + "  parameters: {x: 1.50}\n",
+		"big int":               step + "  parameters: {x: 12345678901234567890}\n",
+		"explicit tag":          step + "  parameters: {x: !!str 5}\n",
+		"duplicate key":         step + "  timezone: UTC\n  timezone: UTC\n",
+		"regex refused":         "  steps: [{name: a, image: 'has space'}]\n",
+		"too long name":         "  steps: [{name: " + strings.Repeat("a", 64) + ", image: i}]\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc := base + doc
@@ -181,4 +181,50 @@ func FuzzFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		agreement(t, s, "fuzz.yaml", data)
 	})
+}
+
+// TestFastPathLoadsAsCUE loads repos with the fast path and without it:
+// the same declarations, sums, hashes, specs and origins, or the same
+// problems. The repos are the examples, the upstream corpus and the
+// generated repos of the scale benchmarks, in YAML and in CUE.
+func TestFastPathLoadsAsCUE(t *testing.T) {
+	yamlRepo, cueRepo := t.TempDir(), t.TempDir()
+	writeScaleRepo(t, yamlRepo, 30, "yaml")
+	writeScaleRepo(t, cueRepo, 30, "cue")
+	for _, root := range []string{"../examples", "../test/examples/testdata/corpus", "../test/examples/testdata/upstream", yamlRepo, cueRepo} {
+		t.Run(filepath.Base(root), func(t *testing.T) {
+			load := func(off bool) (*Repo, []Problem) {
+				fastPathOff = off
+				defer func() { fastPathOff = false }()
+				repo, err := Load(t.Context(), root, Limits{})
+				if err != nil {
+					return nil, Problems(err, root, nil)
+				}
+				return repo, nil
+			}
+			slow, slowProblems := load(true)
+			before := fastTaken.Load()
+			fast, fastProblems := load(false)
+			taken := fastTaken.Load() - before
+			t.Logf("%d declarations took the fast path", taken)
+			if root == yamlRepo || root == cueRepo {
+				require.EqualValues(t, 31, taken, "every declaration of a generated repo takes the fast path")
+			}
+			require.Equal(t, slowProblems, fastProblems)
+			if slow == nil {
+				return
+			}
+			require.Len(t, fast.Declarations, len(slow.Declarations))
+			for i := range slow.Declarations {
+				s, f := slow.Declarations[i], fast.Declarations[i]
+				require.Equal(t, s.Kind+"/"+s.Name, f.Kind+"/"+f.Name)
+				require.Equal(t, s.sum, f.sum, s.Name)
+				require.Equal(t, s.Hash, f.Hash, s.Name)
+				require.Equal(t, s.spec, f.spec, s.Name)
+				require.Equal(t, []any{s.origin.rel, s.origin.doc, s.origin.pkg, s.origin.path.String()}, []any{f.origin.rel, f.origin.doc, f.origin.pkg, f.origin.path.String()}, s.Name)
+				require.Equal(t, s.origin.value().Pos().String(), f.origin.value().Pos().String(), s.Name)
+				require.Equal(t, [4]string{s.Cluster, s.Namespace, s.Path, s.pkgDir}, [4]string{f.Cluster, f.Namespace, f.Path, f.pkgDir})
+			}
+		})
+	}
 }

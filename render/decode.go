@@ -22,6 +22,9 @@ func (l *loader) declaration(v cue.Value, rel string) {
 	}
 	kv := v.LookupPath(pathKind)
 	kind := mustString(kv)
+	if l.pkgPlain && l.fastCUE(v, kind, rel) {
+		return
+	}
 	def, ok := l.schema.Kind(kind)
 	if !ok {
 		l.errs.addf(kv.Pos(), "kind: unknown kind %q: %s", kind, schema.Hint(kind, schema.Kinds))

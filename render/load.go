@@ -74,6 +74,10 @@ type loader struct {
 	pkgDir string
 	// pkgArg is its load argument ("./dir").
 	pkgArg string
+	// pkgPlain is set when the package's CUE (and its imports', but the
+	// schema's) has no disjunction, default, definition or close(): its
+	// concrete declarations may take the fast path (see check.go).
+	pkgPlain bool
 	// events, for a worker evaluating CUE packages, collect what each
 	// declaration or problem found (see flush).
 	events *[]docResult

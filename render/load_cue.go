@@ -73,6 +73,10 @@ func (l *loader) loadCUE(t *tree) {
 				p.events, p.cached = events, true
 				continue // not even parsed
 			}
+			// It embeds nothing and imports no package of the repo:
+			// its worker loads it, once (see evalPackage).
+			todo = append(todo, p)
+			continue
 		}
 		insts := load.Instances([]string{arg}, o.config())
 		if len(insts) != 1 {

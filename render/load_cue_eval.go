@@ -77,8 +77,9 @@ func (l *loader) cueWorker() (*loader, error) {
 	return &loader{ctx: ctx, schema: s, root: l.root, src: l.src, errs: newErrorList(0), repo: &Repo{}}, nil
 }
 
-// evalPackage evaluates one package (loaded again, in this worker's
-// context) and collects its declarations.
+// evalPackage loads one package (again, when loadCUE loaded it to find
+// its key) in this worker's context, evaluates it and collects its
+// declarations.
 func (l *loader) evalPackage(o *cueOverlay, p *cuePackage) {
 	l.events = &p.events
 	defer func() { l.events = nil }()
@@ -93,6 +94,13 @@ func (l *loader) evalPackage(o *cueOverlay, p *cuePackage) {
 		l.flush()
 		return
 	}
+	if errs := toolImportErrors(insts[0]); len(errs) > 0 {
+		for _, err := range errs {
+			l.errs.add(err)
+		}
+		l.flush()
+		return
+	}
 	v := l.ctx.BuildInstance(insts[0])
 	if err := v.Err(); err != nil {
 		l.errs.add(o.rename(err))
@@ -101,13 +109,14 @@ func (l *loader) evalPackage(o *cueOverlay, p *cuePackage) {
 	}
 	l.pkgDir = relPath(l.root, o.realName(insts[0].Dir)) // the overlay's virtual root is the repo
 	l.pkgArg = p.arg
+	l.pkgPlain = plainCUE(insts[0], map[*build.Instance]bool{})
 	before := len(p.events)
 	l.collectCUE(v, 0)
 	for _, e := range p.events[before:] {
 		l.evaluated += len(e.decls)
 	}
 	l.evaluated++ // a package with no declaration costs too
-	l.pkgDir, l.pkgArg = "", ""
+	l.pkgDir, l.pkgArg, l.pkgPlain = "", "", false
 }
 
 // flush ends an event of a worker: what it found since the last one.
