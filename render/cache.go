@@ -29,7 +29,11 @@ type Cache struct {
 	gen      int
 	files    map[string]*cachedFile
 	rendered map[string]*renderedDecl
-	stats    CacheStats
+	// checked are the declarations whose own checks (those that look at
+	// the declaration and its Cluster only) passed, by checkKey, with
+	// the load that last needed them.
+	checked map[string]int
+	stats   CacheStats
 }
 
 // CacheStats count what the loads given a cache did with it.
@@ -50,7 +54,7 @@ type cachedFile struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{files: map[string]*cachedFile{}, rendered: map[string]*renderedDecl{}}
+	return &Cache{files: map[string]*cachedFile{}, rendered: map[string]*renderedDecl{}, checked: map[string]int{}}
 }
 
 // Stats returns the counts so far.
@@ -82,6 +86,42 @@ func (c *Cache) sweep() {
 			delete(c.files, rel)
 		}
 	}
+	for k, gen := range c.checked {
+		if gen != c.gen {
+			delete(c.checked, k)
+		}
+	}
+}
+
+// checkKey identifies a declaration and its Cluster by content, for the
+// checks that look at nothing else.
+func checkKey(d, cluster *Declaration) string {
+	return d.Kind + "\x00" + d.Path + "\x00" + string(d.sum[:]) + "\x00" + string(cluster.sum[:])
+}
+
+// passed reports whether the checks of key passed before, and keeps the
+// entry for this load.
+func (c *Cache) passed(key string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.checked[key]
+	if ok {
+		c.checked[key] = c.gen
+	}
+	return ok
+}
+
+// pass records that the checks of key passed.
+func (c *Cache) pass(key string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checked[key] = c.gen
 }
 
 // file returns what rel, of content sum, loaded before, its origins

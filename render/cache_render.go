@@ -21,9 +21,11 @@ import (
 // renderedDecl is what a declaration rendered to, without its runs.
 type renderedDecl struct {
 	objs []*unstructured.Unstructured
-	// run is set for a Pipeline with runOnChange, runHash its run's hash.
+	// run is set for a Pipeline with runOnChange, runHash its run's hash
+	// and runSpec its spec.
 	run     bool
 	runHash string
+	runSpec map[string]any
 	gen     int
 }
 
@@ -57,7 +59,7 @@ func (c *Cache) render(d, cd *Declaration, revision string) []*unstructured.Unst
 	if e.run {
 		p := d.spec.(*schema.Pipeline)
 		in := kindInput{Name: d.Name, Namespace: d.Namespace, Cluster: spec, Revision: revision, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations}
-		out = append(out, pipelineRun(in, &p.Spec, e.runHash))
+		out = append(out, pipelineRun(in, &p.Spec, e.runHash, e.runSpec))
 	}
 	return out
 }
@@ -67,7 +69,11 @@ func renderStatic(d *Declaration, c *schema.Cluster) *renderedDecl {
 	if p, ok := d.spec.(*schema.Pipeline); ok {
 		in := kindInput{Name: d.Name, Namespace: d.Namespace, Cluster: c, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations}
 		objs, hash := pipelineTemplates(in, p)
-		return &renderedDecl{objs: objs, run: p.Spec.RunOnChange, runHash: hash}
+		e := &renderedDecl{objs: objs, run: p.Spec.RunOnChange, runHash: hash}
+		if e.run {
+			e.runSpec = runSpec(d.Name, &p.Spec)
+		}
+		return e
 	}
 	return &renderedDecl{objs: renderDeclaration(d, c, "")}
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,32 @@ func TestCacheProblemsSameAsScratch(t *testing.T) {
 	// Fixed again: the broken file was not kept, the render is clean.
 	write(t, changed, string(data))
 	renderBoth(t, dir, cache)
+}
+
+// The checks of a declaration that passed are kept only while neither it
+// nor its Cluster changes: a Cluster that loses the node pool, or the
+// quota, that unchanged pipelines need fails them, with their positions.
+func TestCacheChecksFollowTheCluster(t *testing.T) {
+	dir := t.TempDir()
+	writeScaleRepo(t, dir, 100, "yaml")
+	cache := NewCache()
+	renderBoth(t, dir, cache)
+	clusters := filepath.Join(dir, "clusters.yaml")
+	data, err := os.ReadFile(clusters)
+	require.NoError(t, err)
+	for _, broken := range []struct{ old, new, want string }{
+		{"gpu: {nodeSelector: {pool: gpu}}", "cpu: {nodeSelector: {pool: cpu}}", `decls/g000/p00000.yaml:14:7: spec.steps[1].nodePool: node pool "gpu" is not declared by Cluster "alpha"`},
+		{"team-0: {quota: {cpu: 100000", "team-0: {quota: {cpu: 2", `decls/g000/p00000.yaml:15:19: spec.steps[1].resources.cpu: requests 4 cpu, over the quota of 2`},
+	} {
+		require.Contains(t, string(data), broken.old)
+		write(t, clusters, strings.Replace(string(data), broken.old, broken.new, 1))
+		renderBoth(t, dir, cache)
+		_, err = Dir(t.Context(), dir, Options{Revision: "r", Cache: cache})
+		require.Error(t, err)
+		assert.Contains(t, fmt.Sprint(Problems(err, dir, nil)), broken.want)
+		write(t, clusters, string(data))
+		renderBoth(t, dir, cache)
+	}
 }
 
 // A CUE package is loaded again when a package it imports changed,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -284,7 +283,8 @@ func SortObjects(objs []*unstructured.Unstructured) {
 	}
 }
 
-var configKinds = regexp.MustCompile(`^(ServiceAccount|ResourceQuota|LimitRange|ConfigMap|Secret|Role|RoleBinding|NetworkPolicy|PersistentVolumeClaim)$`)
+var configKinds = map[string]bool{"ServiceAccount": true, "ResourceQuota": true, "LimitRange": true, "ConfigMap": true, "Secret": true,
+	"Role": true, "RoleBinding": true, "NetworkPolicy": true, "PersistentVolumeClaim": true}
 
 func phase(o *unstructured.Unstructured) int {
 	kind := o.GetKind()
@@ -295,7 +295,7 @@ func phase(o *unstructured.Unstructured) int {
 		return 1
 	case o.GetNamespace() == "":
 		return 2
-	case configKinds.MatchString(kind):
+	case configKinds[kind]:
 		return 3
 	}
 	return 4

@@ -168,7 +168,8 @@ func BenchmarkRenderScale(b *testing.B) {
 
 // BenchmarkRenderIncremental renders a repo of 10,000 Pipelines with a
 // Renderer, as the daemon does, then, each iteration, the repo with one
-// file changed (one Pipeline's namespace, back and forth): in process,
+// file changed (one Pipeline's namespace, back and forth), at a new
+// revision (which every object carries in an annotation): in process,
 // and through the render child the daemon uses ("isolated": the time
 // includes the child encoding the Result as JSON and this process
 // decoding it), with the default memory limit. The isolated variant
@@ -189,8 +190,9 @@ func BenchmarkRenderIncremental(b *testing.B) {
 				}
 				r := NewRenderer(bounds)
 				defer r.Close()
+				revision := scaleRevision
 				render := func() {
-					res, err := r.Dir(b.Context(), dir, Options{Revision: scaleRevision})
+					res, err := r.Dir(b.Context(), dir, Options{Revision: revision})
 					if err != nil {
 						b.Fatal(Problems(err, dir, nil))
 					}
@@ -212,6 +214,7 @@ func BenchmarkRenderIncremental(b *testing.B) {
 				for b.Loop() {
 					write(b, changed, versions[i%2])
 					i++
+					revision = fmt.Sprintf("%040x", i) // a new commit, as the daemon sees one
 					child := r.child
 					render()
 					if isolated && r.child != child {

@@ -19,6 +19,12 @@ func (l *loader) validate() {
 		return declLess(l.repo.Declarations[i], l.repo.Declarations[j])
 	})
 	clusters := l.uniqueNames()
+	clusterDecls := map[string]*Declaration{}
+	for _, d := range l.repo.Declarations {
+		if d.Kind == schema.KindCluster {
+			clusterDecls[d.Name] = d
+		}
+	}
 	for _, d := range l.repo.Declarations {
 		if d.Kind == schema.KindCluster {
 			continue
@@ -35,10 +41,22 @@ func (l *loader) validate() {
 		}
 		chk := refCheck{l: l, d: d, cluster: c, ns: ns}
 		switch spec := d.spec.(type) {
-		case *schema.Pipeline:
-			chk.pipeline(spec)
-		case *schema.Experiment:
-			chk.experiment(spec)
+		case *schema.Pipeline, *schema.Experiment:
+			// Their checks look at the declaration and its Cluster
+			// only: a cache keeps those that passed.
+			key := checkKey(d, clusterDecls[d.Cluster])
+			if l.cache.passed(key) {
+				continue
+			}
+			before := l.errs.n + l.errs.dropped
+			if p, ok := spec.(*schema.Pipeline); ok {
+				chk.pipeline(p)
+			} else {
+				chk.experiment(spec.(*schema.Experiment))
+			}
+			if l.errs.n+l.errs.dropped == before {
+				l.cache.pass(key)
+			}
 		case *schema.Endpoint:
 			chk.endpoint(spec, l.repo.Declarations)
 		}
