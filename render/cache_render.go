@@ -21,12 +21,10 @@ import (
 // renderedDecl is what a declaration rendered to, without its runs.
 type renderedDecl struct {
 	objs []*unstructured.Unstructured
-	// run is set for a Pipeline with runOnChange, runHash its run's hash
-	// and runSpec its spec.
-	run     bool
-	runHash string
-	runSpec map[string]any
-	gen     int
+	// run is set for a Pipeline with runOnChange: its run without the
+	// revision's label.
+	run *unstructured.Unstructured
+	gen int
 }
 
 // render renders d, of the Cluster cd, for revision, from the cache when
@@ -56,10 +54,12 @@ func (c *Cache) render(d, cd *Declaration, revision string) []*unstructured.Unst
 	for _, o := range e.objs {
 		out = append(out, copyTop(o))
 	}
-	if e.run {
-		p := d.spec.(*schema.Pipeline)
-		in := kindInput{Name: d.Name, Namespace: d.Namespace, Cluster: spec, Revision: revision, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations}
-		out = append(out, pipelineRun(in, &p.Spec, e.runHash, e.runSpec))
+	if e.run != nil {
+		run := copyTop(e.run)
+		if rev := labelValue(revision, true); rev != "" {
+			setMetadataString(run, "labels", LabelRevision, rev) // as pipelineRun
+		}
+		out = append(out, run)
 	}
 	return out
 }
@@ -69,9 +69,9 @@ func renderStatic(d *Declaration, c *schema.Cluster) *renderedDecl {
 	if p, ok := d.spec.(*schema.Pipeline); ok {
 		in := kindInput{Name: d.Name, Namespace: d.Namespace, Cluster: c, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations}
 		objs, hash := pipelineTemplates(in, p)
-		e := &renderedDecl{objs: objs, run: p.Spec.RunOnChange, runHash: hash}
-		if e.run {
-			e.runSpec = runSpec(d.Name, &p.Spec)
+		e := &renderedDecl{objs: objs}
+		if p.Spec.RunOnChange {
+			e.run = pipelineRun(in, &p.Spec, hash) // in.Revision is ""
 		}
 		return e
 	}

@@ -68,6 +68,8 @@ type isolatedResponse struct {
 	Error    string    `json:"error,omitempty"`
 	// Cache is what the child's cache did so far (a Renderer's child).
 	Cache *CacheStats `json:"cache,omitempty"`
+	// Objects are the objects of Result's clusters (see wireSegment).
+	Objects [][]wireSegment `json:"objects,omitempty"`
 }
 
 // DirIsolated is Dir in a child process (see Isolation). Problems of an
@@ -111,12 +113,12 @@ func DirIsolated(ctx context.Context, root string, opts Options, iso Isolation) 
 		}
 		return nil, fmt.Errorf("render: child process: %w: %s", runErr, strings.TrimSpace(stderr.String()))
 	}
-	return decodeIsolated(stdout.Bytes(), nil)
+	return decodeIsolated(stdout.Bytes(), nil, newWireDecoder())
 }
 
-// decodeIsolated decodes a child's answer, and its cache's stats into
-// stats when it has them.
-func decodeIsolated(answer []byte, stats *CacheStats) (*Result, error) {
+// decodeIsolated decodes a child's answer, its objects with objects, and
+// its cache's stats into stats when it has them.
+func decodeIsolated(answer []byte, stats *CacheStats, objects *wireDecoder) (*Result, error) {
 	var resp isolatedResponse
 	if err := json.Unmarshal(answer, &resp); err != nil {
 		return nil, fmt.Errorf("render: child process: %w", err)
@@ -131,6 +133,9 @@ func decodeIsolated(answer []byte, stats *CacheStats) (*Result, error) {
 		return nil, errors.New(resp.Error)
 	case resp.Result == nil:
 		return nil, errors.New("render: child process: no result")
+	}
+	if err := objects.decode(resp.Result, resp.Objects); err != nil {
+		return nil, err
 	}
 	return resp.Result, nil
 }
@@ -193,17 +198,20 @@ func ServeIsolated(in io.Reader, out, errOut io.Writer) int {
 	if req.Persistent {
 		return serveRenders(req, r, out, errOut)
 	}
-	if err := json.NewEncoder(out).Encode(serveOne(req)); err != nil {
+	if err := json.NewEncoder(out).Encode(serveOne(req, newWireEncoder())); err != nil {
 		fmt.Fprintln(errOut, "render child: answer:", err)
 		return 2
 	}
 	return 0
 }
 
-// serveOne renders one request.
-func serveOne(req isolatedRequest) isolatedResponse {
+// serveOne renders one request, its objects encoded by objects.
+func serveOne(req isolatedRequest, objects *wireEncoder) isolatedResponse {
 	var resp isolatedResponse
 	res, err := Dir(context.Background(), req.Dir, req.Options)
+	if err == nil {
+		resp.Objects, err = objects.encode(res)
+	}
 	switch {
 	case err == nil:
 		resp.Result = res

@@ -354,3 +354,24 @@ func durationSeconds(d string) (int64, bool) {
 	}
 	return int64(math.Ceil(dur.Seconds())), true
 }
+
+// metadataString is metadata.<field>[key] of o, or "".
+func metadataString(o *unstructured.Unstructured, field, key string) string {
+	md, _ := o.Object["metadata"].(map[string]any)
+	m, _ := md[field].(map[string]any)
+	v, _ := m[key].(string)
+	return v
+}
+
+// setMetadataString sets metadata.<field>[key] of an object from copyTop,
+// copying the map it changes.
+func setMetadataString(o *unstructured.Unstructured, field, key, value string) {
+	md := o.Object["metadata"].(map[string]any)
+	old, _ := md[field].(map[string]any)
+	m := make(map[string]any, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[key] = value
+	md[field] = m
+}

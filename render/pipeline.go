@@ -30,7 +30,7 @@ const (
 func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
 	out, hash := pipelineTemplates(in, p)
 	if p.Spec.RunOnChange {
-		out = append(out, pipelineRun(in, &p.Spec, hash, runSpec(in.Name, &p.Spec)))
+		out = append(out, pipelineRun(in, &p.Spec, hash))
 	}
 	return out
 }
@@ -362,9 +362,7 @@ const StepTemplatePrefix = "step-"
 // pipelineRun returns the Workflow run of the WorkflowTemplate whose spec
 // hashes to hash. It is labelled as a run of the pipeline, with the
 // revision, and annotated with how many runs to keep.
-// spec is the run's spec (runSpec), which does not depend on the
-// revision: a Cache renders it once.
-func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string, spec map[string]any) *unstructured.Unstructured {
+func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructured.Unstructured {
 	labels := map[string]string{LabelRunOf: RunOf("pipeline", in.Name)}
 	if rev := labelValue(in.Revision, true); rev != "" {
 		labels[LabelRevision] = rev
@@ -372,15 +370,10 @@ func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string, spec map[str
 	annotations := map[string]string{AnnotationKeepRuns: strconv.Itoa(keepRunsOf(p))}
 	wf := newObject(argoAPIVersion, "Workflow", in.Namespace, hashedName(in.Name, hash, maxNameLen),
 		mergeStrings(in.Labels, labels), mergeStrings(in.Annotations, annotations))
+	spec := map[string]any{"workflowTemplateRef": map[string]any{"name": in.Name}}
+	setIf(spec, "arguments", pipelineArguments(p))
 	wf.Object["spec"] = spec
 	return wf
-}
-
-// runSpec is the spec of a run of the pipeline named name.
-func runSpec(name string, p *schema.PipelineSpec) map[string]any {
-	spec := map[string]any{"workflowTemplateRef": map[string]any{"name": name}}
-	setIf(spec, "arguments", pipelineArguments(p))
-	return spec
 }
 
 // keepRunsOf returns how many runs of a pipeline to keep.

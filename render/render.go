@@ -92,7 +92,8 @@ func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
 // Render turns a loaded repo into the objects each cluster should hold.
 // The output is deterministic: clusters by name, objects in apply order.
 func Render(repo *Repo, opts Options) (*Result, error) {
-	res := &Result{Revision: opts.Revision, Manifests: len(repo.Manifests), SOPSWithheld: repo.SOPSWithheld}
+	res := &Result{Revision: opts.Revision, Manifests: len(repo.Manifests), SOPSWithheld: repo.SOPSWithheld,
+		Declarations: make([]Declaration, 0, len(repo.Declarations))}
 	byCluster := map[string][]*Declaration{}
 	var clusters []*Declaration
 	for _, d := range repo.Declarations {
@@ -173,15 +174,15 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opt
 			srcs = append(srcs, source{obj: obj, path: m.Path, manifest: m})
 		}
 	}
-	seen := map[string]source{}
+	seen := make(map[string]string, len(srcs)) // the path of each object's source
 	objs := make([]*unstructured.Unstructured, 0, len(srcs))
 	for _, s := range srcs {
 		id := ObjectID(s.obj)
 		if prev, dup := seen[id]; dup {
-			errs.add(fileError(s.path, "%s is also rendered from %s", id, prev.path))
+			errs.add(fileError(s.path, "%s is also rendered from %s", id, prev))
 			continue
 		}
-		seen[id] = s
+		seen[id] = s.path
 		stamp(s, cd.Name, revision)
 		objs = append(objs, s.obj)
 	}
@@ -208,19 +209,19 @@ func renderDeclaration(d *Declaration, c *schema.Cluster, revision string) []*un
 	return nil
 }
 
-// stamp adds the labels and annotations every object carries.
+// stamp adds the labels and annotations every object carries. It makes
+// new maps of them: those it had may be shared (see Cache).
 func stamp(s source, cluster, revision string) {
-	labels := s.obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
+	md, _ := s.obj.Object["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		s.obj.Object["metadata"] = md
 	}
+	labels := stringEntries(md["labels"], 2)
 	labels[LabelManagedBy] = ManagedByValue
 	labels[LabelCluster] = cluster
-	s.obj.SetLabels(labels)
-	ann := s.obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
+	md["labels"] = labels
+	ann := stringEntries(md["annotations"], 3)
 	ann[AnnotationPath] = s.path
 	if revision != "" {
 		ann[AnnotationRevision] = revision
@@ -230,7 +231,26 @@ func stamp(s source, cluster, revision string) {
 	} else {
 		delete(ann, AnnotationDecl) // a plain manifest is no declaration, whatever it says
 	}
-	s.obj.SetAnnotations(ann)
+	md["annotations"] = ann
+}
+
+// stringEntries copies v, a map of labels or annotations, into a new map
+// with room for more, as GetLabels reads it: a null value is "", and a
+// map with a value of another type (a manifest's mistake) is no map.
+func stringEntries(v any, more int) map[string]any {
+	m, _ := v.(map[string]any)
+	out := make(map[string]any, len(m)+more)
+	for k, e := range m {
+		switch e := e.(type) {
+		case string:
+			out[k] = e
+		case nil:
+			out[k] = ""
+		default:
+			return make(map[string]any, more)
+		}
+	}
+	return out
 }
 
 // ObjectID identifies an object as group/Kind/namespace/name.

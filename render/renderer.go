@@ -116,6 +116,8 @@ type renderChild struct {
 	// renders.
 	stats  CacheStats
 	served int
+	// objects are those of its last answer (see wireSegment).
+	objects *wireDecoder
 }
 
 // errChildMemory is wrapped by the error of a child past its memory limit.
@@ -146,7 +148,7 @@ func startRenderChild(iso Isolation) (*renderChild, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("render: child process: %w", err)
 	}
-	return &renderChild{iso: iso, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: stderr}, nil
+	return &renderChild{iso: iso, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: stderr, objects: newWireDecoder()}, nil
 }
 
 // stop kills the child and waits for it.
@@ -200,7 +202,11 @@ func (c *renderChild) render(ctx context.Context, root string, opts Options) (*R
 		}
 		return nil, fmt.Errorf("render: child process: %w: %s", a.err, strings.TrimSpace(c.stderr.String()))
 	}
-	return decodeIsolated(a.line, &c.stats)
+	res, err := decodeIsolated(a.line, &c.stats, c.objects)
+	if err != nil && errors.Is(err, errWire) {
+		c.dead = true // the two sides no longer agree on what was sent
+	}
+	return res, err
 }
 
 // readLine reads one line of at most max bytes.
@@ -230,11 +236,11 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // serveRenders answers requests, one a line, until in ends, with one
 // cache for all: the render child of a Renderer.
 func serveRenders(first isolatedRequest, in *bufio.Reader, out, errOut io.Writer) int {
-	cache := NewCache()
+	cache, objects := NewCache(), newWireEncoder()
 	req := first
 	for {
 		req.Options.Cache = cache
-		resp := serveOne(req)
+		resp := serveOne(req, objects)
 		stats := cache.Stats()
 		resp.Cache = &stats
 		if err := json.NewEncoder(out).Encode(resp); err != nil {

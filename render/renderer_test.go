@@ -47,12 +47,32 @@ func TestRendererSameAsScratch(t *testing.T) {
 			assert.Equal(t, 100, r.Stats().RenderHits, "every declaration rendered from the cache")
 
 			changed := filepath.Join(dir, files[3])
+
 			data, err := os.ReadFile(changed)
 			require.NoError(t, err)
 			write(t, changed, strings.Replace(string(data), "name: p-35}", "name: p-35b}", 1))
 			check()
 			assert.Equal(t, CacheStats{Hits: 2*len(files) + 1, Misses: len(files) + 2}, fileStats(), "the changed file, and only it, is loaded again")
 			assert.Equal(t, 101, r.Stats().RenderMisses, "the changed declaration, and only it, is rendered again")
+
+			// Changes of metadata only, of the Cluster, a new manifest:
+			// each rendered (and, isolated, sent) as from scratch.
+			for _, edit := range []struct{ file, old, new string }{
+				{files[5], "metadata: {name: p-52}", "metadata: {name: p-52, labels: {team: x}, annotations: {note: y}}"},
+				{files[5], "metadata: {name: p-52, labels: {team: x}, annotations: {note: y}}", "metadata: {name: p-52, labels: {team: z}}"},
+				{"clusters.yaml", "gpu: {nodeSelector: {pool: gpu}}", "gpu: {nodeSelector: {pool: a100}}"},
+				{"clusters.yaml", "team-3: {quota:", "team-3: {labels: {tier: gold}, quota:"},
+			} {
+				path := filepath.Join(dir, edit.file)
+				data, err := os.ReadFile(path)
+				require.NoError(t, err)
+				require.Contains(t, string(data), edit.old)
+				write(t, path, strings.Replace(string(data), edit.old, edit.new, 1))
+				check()
+			}
+			write(t, filepath.Join(dir, "manifests", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: team-1, annotations: {trellis.dev/cluster: alpha}}\ndata: {a: b}\n")
+			check()
+			check()
 
 			// A broken revision is reported as Dir reports it.
 			write(t, changed, strings.Replace(string(data), "name: p-35}", "name: P-35}", 1))
@@ -78,4 +98,20 @@ func TestRendererRestartsChild(t *testing.T) {
 	res, err := r.Dir(t.Context(), dir, Options{Revision: "r"})
 	require.NoError(t, err)
 	assert.Len(t, res.Declarations, 11)
+}
+
+// The examples (CUE, kustomizations, Helm charts, SOPS-less Secrets),
+// rendered revision after revision with a Renderer's child, as from
+// scratch; and at no revision at all.
+func TestRendererExamplesSameAsScratch(t *testing.T) {
+	r := NewRenderer(Bounds{Isolation: &Isolation{}})
+	defer r.Close()
+	examples := filepath.Join("..", "examples")
+	for _, rev := range []string{"a", "b", "", "c"} {
+		want, err := Dir(t.Context(), examples, Options{Revision: rev})
+		require.NoError(t, err)
+		got, err := r.Dir(t.Context(), examples, Options{Revision: rev})
+		require.NoError(t, err)
+		assert.Equal(t, resultBytes(t, want), resultBytes(t, got), "revision %q", rev)
+	}
 }

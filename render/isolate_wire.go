@@ -1,0 +1,216 @@
+package render
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// How a render child sends the objects of a Result: as runs of the
+// objects of its last answer, by their index in it, and only the others
+// as JSON, all without the revision's stamps (the trellis.dev/revision
+// annotation every object carries and the label a run carries), which
+// the parent puts back. A new revision of a repo where one file changed
+// sends the objects of that file as JSON and the rest as a few runs:
+// encoding every object, and decoding it in the parent, costs several
+// times the render itself. The child knows an object of its last answer
+// by bodyKey: the render cache gives an unchanged declaration's objects
+// the very maps it gave them before, which no render changes.
+
+// errWire is wrapped by the errors of decoding an answer's objects.
+var errWire = errors.New("render child: objects")
+
+// wireSegment is a run of objects of an answer: N objects of the child's
+// last answer from index From (counting across its clusters), or, when N
+// is 0, one object given as JSON.
+type wireSegment struct {
+	From int             `json:"f,omitempty"`
+	N    int             `json:"n,omitempty"`
+	JSON json.RawMessage `json:"o,omitempty"`
+	// Annotated and Labelled say that the objects carry the revision's
+	// annotation, and the label of a run.
+	Annotated bool `json:"a,omitempty"`
+	Labelled  bool `json:"l,omitempty"`
+}
+
+// wireEncoder is the child's side: the objects of its last answer, by
+// bodyKey, with the values the keys point to (kept, so that no new value
+// takes their address).
+type wireEncoder struct {
+	index map[string]int
+	keep  [][]any
+}
+
+func newWireEncoder() *wireEncoder { return &wireEncoder{index: map[string]int{}} }
+
+// encode turns the objects of res into segments, one list per cluster,
+// and takes them out of res.
+func (e *wireEncoder) encode(res *Result) ([][]wireSegment, error) {
+	index := make(map[string]int, len(e.index))
+	var keep [][]any
+	label := labelValue(res.Revision, true)
+	out := make([][]wireSegment, len(res.Clusters))
+	n := 0 // objects so far, across clusters
+	for i := range res.Clusters {
+		c := &res.Clusters[i]
+		var segs []wireSegment
+		for _, o := range c.Objects {
+			annotated := res.Revision != "" && metadataString(o, "annotations", AnnotationRevision) == res.Revision
+			labelled := label != "" && metadataString(o, "labels", LabelRevision) == label
+			key, k := bodyKey(o)
+			if key != "" {
+				index[key] = n
+				keep = append(keep, k)
+			}
+			n++
+			if from, ok := e.index[key]; ok && key != "" {
+				if l := len(segs) - 1; l >= 0 && segs[l].N > 0 && segs[l].From+segs[l].N == from && segs[l].Annotated == annotated && segs[l].Labelled == labelled {
+					segs[l].N++
+				} else {
+					segs = append(segs, wireSegment{From: from, N: 1, Annotated: annotated, Labelled: labelled})
+				}
+				continue
+			}
+			b, err := json.Marshal(unstamped(o, annotated, labelled).Object)
+			if err != nil {
+				return nil, err
+			}
+			segs = append(segs, wireSegment{JSON: b, Annotated: annotated, Labelled: labelled})
+		}
+		out[i] = segs
+		c.Objects = nil
+	}
+	e.index, e.keep = index, keep
+	return out, nil
+}
+
+// bodyKey identifies an object of a declaration by its fields but
+// metadata, the maps and lists by their address, and by where it was
+// rendered from (cluster, file, declaration, as stamped): a render makes
+// the metadata of an object, but the revision, of these (see Cache). It
+// returns "" for an object that is no declaration's or has no map or list
+// of its own, and the values the key points to.
+func bodyKey(o *unstructured.Unstructured) (string, []any) {
+	decl := metadataString(o, "annotations", AnnotationDecl)
+	if decl == "" {
+		return "", nil
+	}
+	var b strings.Builder
+	var keep []any
+	b.WriteString(metadataString(o, "labels", LabelCluster) + "\x00" + metadataString(o, "annotations", AnnotationPath) + "\x00" + decl)
+	for _, k := range sortedKeys(o.Object) {
+		if k == "metadata" {
+			continue
+		}
+		b.WriteString("\x00")
+		b.WriteString(k)
+		b.WriteString("=")
+		switch v := o.Object[k].(type) {
+		case map[string]any:
+			b.WriteString("m")
+			b.WriteString(strconv.FormatUint(uint64(reflect.ValueOf(v).Pointer()), 16))
+			keep = append(keep, v)
+		case []any:
+			if len(v) == 0 {
+				b.WriteString("[]")
+				continue
+			}
+			b.WriteString("l")
+			b.WriteString(strconv.FormatUint(uint64(reflect.ValueOf(v).Pointer()), 16))
+			b.WriteString(":" + strconv.Itoa(len(v)))
+			keep = append(keep, v)
+		case string:
+			b.WriteString(strconv.Quote(v))
+		default:
+			fmt.Fprintf(&b, "%T:%v", v, v)
+		}
+	}
+	if keep == nil {
+		return "", nil
+	}
+	return b.String(), keep
+}
+
+// unstamped returns o without the revision's annotation and label (when
+// annotated, labelled), sharing what it does not change.
+func unstamped(o *unstructured.Unstructured, annotated, labelled bool) *unstructured.Unstructured {
+	if !annotated && !labelled {
+		return o
+	}
+	cp := copyTop(o)
+	md := cp.Object["metadata"].(map[string]any)
+	for field, drop := range map[string]string{"annotations": AnnotationRevision, "labels": LabelRevision} {
+		if (field == "annotations" && !annotated) || (field == "labels" && !labelled) {
+			continue
+		}
+		m, _ := md[field].(map[string]any)
+		rest := make(map[string]any, len(m))
+		for k, v := range m {
+			if k != drop {
+				rest[k] = v
+			}
+		}
+		if len(rest) == 0 {
+			delete(md, field)
+		} else {
+			md[field] = rest
+		}
+	}
+	return cp
+}
+
+// wireDecoder is the parent's side: the objects of the child's last
+// answer, in order, without the revision's stamps.
+type wireDecoder struct {
+	last []*unstructured.Unstructured
+}
+
+func newWireDecoder() *wireDecoder { return &wireDecoder{} }
+
+// decode puts the objects back into res: decoded, or copies of those of
+// the last answer, stamped with res's revision.
+func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
+	if len(segments) != len(res.Clusters) {
+		return fmt.Errorf("%w: %d lists for %d clusters", errWire, len(segments), len(res.Clusters))
+	}
+	var next []*unstructured.Unstructured
+	label := labelValue(res.Revision, true)
+	for i, segs := range segments {
+		var objs []*unstructured.Unstructured
+		add := func(base *unstructured.Unstructured, w wireSegment) {
+			next = append(next, base)
+			obj := copyTop(base)
+			if w.Annotated {
+				setMetadataString(obj, "annotations", AnnotationRevision, res.Revision)
+			}
+			if w.Labelled {
+				setMetadataString(obj, "labels", LabelRevision, label)
+			}
+			objs = append(objs, obj)
+		}
+		for _, w := range segs {
+			if w.N == 0 {
+				var m map[string]any
+				if err := json.Unmarshal(w.JSON, &m); err != nil {
+					return fmt.Errorf("%w: %w", errWire, err)
+				}
+				add(&unstructured.Unstructured{Object: m}, w)
+				continue
+			}
+			if w.From < 0 || w.N < 0 || w.From+w.N > len(d.last) {
+				return fmt.Errorf("%w: objects %d to %d of %d", errWire, w.From, w.From+w.N, len(d.last))
+			}
+			for _, base := range d.last[w.From : w.From+w.N] {
+				add(base, w)
+			}
+		}
+		res.Clusters[i].Objects = objs
+	}
+	d.last = next
+	return nil
+}
