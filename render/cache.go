@@ -33,7 +33,15 @@ type Cache struct {
 	// the declaration and its Cluster only) passed, by checkKey, with
 	// the load that last needed them.
 	checked map[string]int
-	stats   CacheStats
+	// plain are the CUE files prekeys found plain or not, by the SHA-256
+	// of their name and content.
+	plain map[[sha256.Size]byte]plainEntry
+	stats CacheStats
+}
+
+type plainEntry struct {
+	plain bool
+	gen   int
 }
 
 // CacheStats count what the loads given a cache did with it.
@@ -54,7 +62,7 @@ type cachedFile struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{files: map[string]*cachedFile{}, rendered: map[string]*renderedDecl{}, checked: map[string]int{}}
+	return &Cache{files: map[string]*cachedFile{}, rendered: map[string]*renderedDecl{}, checked: map[string]int{}, plain: map[[sha256.Size]byte]plainEntry{}}
 }
 
 // Stats returns the counts so far.
@@ -91,6 +99,36 @@ func (c *Cache) sweep() {
 			delete(c.checked, k)
 		}
 	}
+	for k, e := range c.plain {
+		if e.gen != c.gen {
+			delete(c.plain, k)
+		}
+	}
+}
+
+// plainFile returns what plain says of the CUE file name of content
+// data, from the cache when it holds it.
+func (c *Cache) plainFile(name string, data []byte, plain func() bool) bool {
+	if c == nil {
+		return plain()
+	}
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write(data)
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	c.mu.Lock()
+	e, ok := c.plain[key]
+	c.mu.Unlock()
+	if !ok {
+		e.plain = plain()
+	}
+	e.gen = c.gen
+	c.mu.Lock()
+	c.plain[key] = e
+	c.mu.Unlock()
+	return e.plain
 }
 
 // checkKey identifies a declaration and its Cluster by content, for the

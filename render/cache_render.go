@@ -71,7 +71,7 @@ func renderStatic(d *Declaration, c *schema.Cluster) *renderedDecl {
 		objs, hash := pipelineTemplates(in, p)
 		e := &renderedDecl{objs: objs}
 		if p.Spec.RunOnChange {
-			e.run = pipelineRun(in, &p.Spec, hash) // in.Revision is ""
+			e.run = pipelineRun(in, &p.Spec, hash, objs[0]) // in.Revision is ""
 		}
 		return e
 	}

@@ -63,7 +63,7 @@ func (l *loader) loadCUE(t *tree) {
 	// syntax of the whole repo is never held at once.
 	pkgs := make([]*cuePackage, len(args))
 	var todo []*cuePackage
-	prekeys := o.prekeys(t.cueDirs)
+	prekeys := o.prekeys(t.cueDirs, l.cache)
 	for i, arg := range args {
 		p := &cuePackage{arg: arg}
 		pkgs[i] = p

@@ -184,7 +184,7 @@ func (o *cueOverlay) packageSum(inst *build.Instance) ([sha256.Size]byte, bool) 
 // there), and of the module's files. A package so keyed that the cache
 // holds is neither parsed nor evaluated again. Other packages are keyed
 // once loaded (packageSum).
-func (o *cueOverlay) prekeys(dirs []string) map[string][sha256.Size]byte {
+func (o *cueOverlay) prekeys(dirs []string, cache *Cache) map[string][sha256.Size]byte {
 	byDir := map[string][]string{}
 	var module []string
 	for name := range o.data {
@@ -205,7 +205,7 @@ func (o *cueOverlay) prekeys(dirs []string) map[string][sha256.Size]byte {
 	for d, names := range byDir {
 		keyable[d] = true
 		for _, name := range names {
-			if !o.plainFile(name) {
+			if !cache.plainFile(strings.TrimPrefix(name, o.virtual), o.data[name], func() bool { return o.plainFile(name) }) {
 				keyable[d] = false
 				break
 			}

@@ -30,7 +30,7 @@ const (
 func renderPipeline(in kindInput, p *schema.Pipeline) []*unstructured.Unstructured {
 	out, hash := pipelineTemplates(in, p)
 	if p.Spec.RunOnChange {
-		out = append(out, pipelineRun(in, &p.Spec, hash))
+		out = append(out, pipelineRun(in, &p.Spec, hash, out[0]))
 	}
 	return out
 }
@@ -58,7 +58,7 @@ func pipelineTemplates(in kindInput, p *schema.Pipeline) ([]*unstructured.Unstru
 // entrypoint, then one container template per step, then the exit
 // handler's DAG and its steps' templates, and the run's options.
 func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *schema.Resources) map[string]any {
-	params := sortedKeys(p.Parameters)
+	params := newPipelineParams(p)
 	templates := []any{dagOf(dagTemplate, p.Steps, params)}
 	templates = append(templates, stepTemplates(c, p.Steps, params, defaults)...)
 	spec := map[string]any{"entrypoint": dagTemplate}
@@ -68,7 +68,7 @@ func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *s
 		spec["onExit"] = exitTemplate
 	}
 	spec["templates"] = templates
-	setIf(spec, "arguments", pipelineArguments(p))
+	setIf(spec, "arguments", params.arguments)
 	setIf(spec, "serviceAccountName", p.ServiceAccountName)
 	if secs, ok := durationSeconds(p.Timeout); ok {
 		spec["activeDeadlineSeconds"] = secs
@@ -78,7 +78,7 @@ func workflowTemplateSpec(c *schema.Cluster, p *schema.PipelineSpec, defaults *s
 }
 
 // dagOf returns a DAG template named name with a task per step.
-func dagOf(name string, steps []schema.Step, params []string) map[string]any {
+func dagOf(name string, steps []schema.Step, params *pipelineParams) map[string]any {
 	tasks := make([]any, len(steps))
 	for i, s := range steps {
 		task := dagTask(s, params)
@@ -89,7 +89,7 @@ func dagOf(name string, steps []schema.Step, params []string) map[string]any {
 }
 
 // stepTemplates returns the template of each step.
-func stepTemplates(c *schema.Cluster, steps []schema.Step, params []string, defaults *schema.Resources) []any {
+func stepTemplates(c *schema.Cluster, steps []schema.Step, params *pipelineParams, defaults *schema.Resources) []any {
 	out := make([]any, len(steps))
 	for i, s := range steps {
 		tmpl := stepTemplate(c, s, params, defaults)
@@ -140,17 +140,48 @@ func setRunOptions(spec map[string]any, p *schema.PipelineSpec) {
 	}
 }
 
-// pipelineArguments returns the pipeline's parameters with their default
-// values, sorted by name, as Argo arguments, or nil when there are none.
-func pipelineArguments(p *schema.PipelineSpec) map[string]any {
-	if len(p.Parameters) == 0 {
-		return nil
+// pipelineParams are a pipeline's parameter names, and what every step's
+// template and DAG task declares for them, made once per pipeline and
+// shared by its objects (a rendered object is never changed: see Cache).
+type pipelineParams struct {
+	names []string
+	// arguments are the pipeline's parameters with their default values,
+	// sorted by name, as Argo arguments, or nil when there are none.
+	arguments map[string]any
+	// inputs and args are, by name, a template's input parameter and a
+	// task's argument passing the pipeline's parameter.
+	inputs, args map[string]any
+}
+
+func newPipelineParams(p *schema.PipelineSpec) *pipelineParams {
+	pp := &pipelineParams{names: sortedKeys(p.Parameters), inputs: map[string]any{}, args: map[string]any{}}
+	if len(pp.names) == 0 {
+		return pp
 	}
-	params := make([]any, 0, len(p.Parameters))
-	for _, name := range sortedKeys(p.Parameters) {
-		params = append(params, map[string]any{"name": name, "value": string(p.Parameters[name])})
+	list := make([]any, len(pp.names))
+	for i, name := range pp.names {
+		list[i] = map[string]any{"name": name, "value": string(p.Parameters[name])}
+		pp.inputs[name] = map[string]any{"name": name}
+		pp.args[name] = map[string]any{"name": name, "value": "{{workflow.parameters." + name + "}}"}
 	}
-	return map[string]any{"parameters": params}
+	pp.arguments = map[string]any{"parameters": list}
+	return pp
+}
+
+// input is the input parameter name of a step's template.
+func (pp *pipelineParams) input(name string) any {
+	if e, ok := pp.inputs[name]; ok {
+		return e
+	}
+	return map[string]any{"name": name}
+}
+
+// arg is the argument of a task passing the pipeline's parameter name.
+func (pp *pipelineParams) arg(name string) any {
+	if e, ok := pp.args[name]; ok {
+		return e
+	}
+	return map[string]any{"name": name, "value": "{{workflow.parameters." + name + "}}"}
 }
 
 // dagTask returns the DAG task of a step: it depends on depends, or on
@@ -158,7 +189,7 @@ func pipelineArguments(p *schema.PipelineSpec) map[string]any {
 // pipeline parameter, the step's own arguments and its input artifacts to
 // the step's template; and it carries the step's condition, loop and
 // continueOn.
-func dagTask(s schema.Step, params []string) map[string]any {
+func dagTask(s schema.Step, params *pipelineParams) map[string]any {
 	task := map[string]any{"name": s.Name, "template": StepTemplatePrefix + s.Name}
 	if s.Depends != "" {
 		task["depends"] = s.Depends
@@ -166,16 +197,14 @@ func dagTask(s schema.Step, params []string) map[string]any {
 		setIf(task, "dependencies", anyList(stepDependencies(s), nil))
 	}
 	args := map[string]any{}
-	values := map[string]string{}
-	for _, name := range params {
-		values[name] = "{{workflow.parameters." + name + "}}"
-	}
-	for name, v := range s.Arguments {
-		values[name] = string(v)
-	}
-	paramArgs := make([]any, 0, len(values))
-	for _, name := range sortedKeys(values) {
-		paramArgs = append(paramArgs, map[string]any{"name": name, "value": values[name]})
+	names := stepParams(s, params.names)
+	paramArgs := make([]any, 0, len(names))
+	for _, name := range names {
+		if v, own := s.Arguments[name]; own {
+			paramArgs = append(paramArgs, map[string]any{"name": name, "value": string(v)})
+		} else {
+			paramArgs = append(paramArgs, params.arg(name))
+		}
 	}
 	setIf(args, "parameters", paramArgs)
 	artifacts := make([]any, len(s.Inputs))
@@ -244,7 +273,7 @@ func stepDependencies(s schema.Step) []string {
 // stepTemplate returns the container (or script) template of a step. It
 // declares every pipeline parameter and step argument as an input, so that
 // {{inputs.parameters.NAME}} works in command, args, source and env.
-func stepTemplate(c *schema.Cluster, s schema.Step, params []string, defaults *schema.Resources) map[string]any {
+func stepTemplate(c *schema.Cluster, s schema.Step, params *pipelineParams, defaults *schema.Resources) map[string]any {
 	container := map[string]any{"image": s.Image}
 	setIf(container, "command", anyList(s.Command, nil))
 	setIf(container, "args", anyList(s.Args, nil))
@@ -253,10 +282,10 @@ func stepTemplate(c *schema.Cluster, s schema.Step, params []string, defaults *s
 	setIf(container, "volumeMounts", volumeMounts(s.Mounts))
 	tmpl := map[string]any{"name": StepTemplatePrefix + s.Name}
 	inputs := map[string]any{}
-	names := stepParams(s, params)
+	names := stepParams(s, params.names)
 	inParams := make([]any, len(names))
 	for i, name := range names {
-		inParams[i] = map[string]any{"name": name}
+		inParams[i] = params.input(name)
 	}
 	setIf(inputs, "parameters", inParams)
 	inArtifacts := make([]any, len(s.Inputs))
@@ -362,7 +391,8 @@ const StepTemplatePrefix = "step-"
 // pipelineRun returns the Workflow run of the WorkflowTemplate whose spec
 // hashes to hash. It is labelled as a run of the pipeline, with the
 // revision, and annotated with how many runs to keep.
-func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructured.Unstructured {
+// The run's arguments are the template's (wt), shared.
+func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string, wt *unstructured.Unstructured) *unstructured.Unstructured {
 	labels := map[string]string{LabelRunOf: RunOf("pipeline", in.Name)}
 	if rev := labelValue(in.Revision, true); rev != "" {
 		labels[LabelRevision] = rev
@@ -371,7 +401,9 @@ func pipelineRun(in kindInput, p *schema.PipelineSpec, hash string) *unstructure
 	wf := newObject(argoAPIVersion, "Workflow", in.Namespace, hashedName(in.Name, hash, maxNameLen),
 		mergeStrings(in.Labels, labels), mergeStrings(in.Annotations, annotations))
 	spec := map[string]any{"workflowTemplateRef": map[string]any{"name": in.Name}}
-	setIf(spec, "arguments", pipelineArguments(p))
+	if wtSpec, ok := wt.Object["spec"].(map[string]any); ok {
+		setIf(spec, "arguments", wtSpec["arguments"])
+	}
 	wf.Object["spec"] = spec
 	return wf
 }
