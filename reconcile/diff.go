@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/cli-utils/pkg/inventory"
-	"sigs.k8s.io/yaml"
 
 	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
@@ -414,7 +413,7 @@ func diffYAML(obj *unstructured.Unstructured) string {
 	if obj == nil {
 		return ""
 	}
-	b, err := yaml.Marshal(obj.Object)
+	b, err := render.ObjectYAML(obj)
 	if err != nil { // cannot happen for objects decoded from JSON
 		return fmt.Sprintf("# %s: %v\n", RefOf(obj), err)
 	}

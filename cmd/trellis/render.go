@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/printers"
-	"sigs.k8s.io/yaml"
 
 	"trellis.dev/trellis/reconcile/redact"
 	"trellis.dev/trellis/render"
@@ -119,16 +118,7 @@ func writeObjects(w io.Writer, objs []*unstructured.Unstructured, format string)
 		_, err = fmt.Fprintln(w, string(b))
 		return err
 	}
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Object)
-		if err != nil {
-			return fmt.Errorf("%s: %w", render.ObjectID(o), err)
-		}
-		if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return render.WriteYAML(w, objs)
 }
 
 // writeClusters writes each cluster's objects to dir/<cluster>.<format>.
