@@ -28,11 +28,14 @@ type renderedDecl struct {
 }
 
 // render renders d, of the Cluster cd, for revision, from the cache when
-// it holds it; without a cache, as renderDeclaration.
-func (c *Cache) render(d, cd *Declaration, revision string) []*unstructured.Unstructured {
+// it holds it; without a cache, as renderDeclaration. What it renders
+// anew shares its equal parts through in.
+func (c *Cache) render(d, cd *Declaration, revision string, in *interner) []*unstructured.Unstructured {
 	spec := cd.spec.(*schema.Cluster)
 	if c == nil {
-		return renderDeclaration(d, spec, revision)
+		objs := renderDeclaration(d, spec, revision)
+		in.objects(objs)
+		return objs
 	}
 	key := strings.Join([]string{d.Kind, d.Name, d.Namespace, d.Path, string(d.sum[:]), cd.Name, string(cd.sum[:])}, "\x00")
 	c.mu.Lock()
@@ -44,6 +47,10 @@ func (c *Cache) render(d, cd *Declaration, revision string) []*unstructured.Unst
 	c.mu.Unlock()
 	if !ok {
 		e = renderStatic(d, spec)
+		in.objects(e.objs)
+		if e.run != nil {
+			in.objects([]*unstructured.Unstructured{e.run})
+		}
 		c.mu.Lock()
 		e.gen = c.gen
 		c.rendered[key] = e

@@ -180,6 +180,7 @@ func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
 	}
 	var next []*unstructured.Unstructured
 	label := labelValue(res.Revision, true)
+	in := newInterner() // the objects sent as JSON share their equal parts, as the child's did
 	for i, segs := range segments {
 		var objs []*unstructured.Unstructured
 		add := func(base *unstructured.Unstructured, w wireSegment) {
@@ -199,7 +200,9 @@ func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
 				if err := json.Unmarshal(w.JSON, &m); err != nil {
 					return fmt.Errorf("%w: %w", errWire, err)
 				}
-				add(&unstructured.Unstructured{Object: m}, w)
+				base := &unstructured.Unstructured{Object: m}
+				in.objects([]*unstructured.Unstructured{base})
+				add(base, w)
 				continue
 			}
 			if w.From < 0 || w.N < 0 || w.From+w.N > len(d.last) {

@@ -153,12 +153,15 @@ func renderOne(cd *Declaration, decls []*Declaration, manifests []*Manifest, opt
 	revision := opts.Revision
 	spec := cd.spec.(*schema.Cluster)
 	var srcs []source
-	for _, o := range renderCluster(cd.Name, spec) {
+	in := newInterner()
+	own := renderCluster(cd.Name, spec)
+	in.objects(own)
+	for _, o := range own {
 		srcs = append(srcs, source{obj: o, path: cd.Path, decl: cd.String(), declaration: cd})
 	}
 	rendered := make([][]*unstructured.Unstructured, len(decls))
 	runPool(decls, cores(), nil, func(int) func(int, *Declaration) {
-		return func(i int, d *Declaration) { rendered[i] = opts.Cache.render(d, cd, revision) }
+		return func(i int, d *Declaration) { rendered[i] = opts.Cache.render(d, cd, revision, in) }
 	})
 	for i, d := range decls {
 		for _, o := range rendered[i] {

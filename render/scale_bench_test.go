@@ -29,7 +29,9 @@ const scaleRevision = "0123456789abcdef0123456789abcdef01234567"
 
 // writeScaleRepo writes a repo of one Cluster of 10 namespaces and n
 // Pipelines, ten to a file, in YAML or in CUE. It returns the files of
-// Pipelines, in order.
+// Pipelines, in order. The Pipelines have the same steps, as generated
+// ones often do, but each its own parameters (the learning rate): no two
+// render to the same spec.
 func writeScaleRepo(tb testing.TB, dir string, n int, format string) []string {
 	tb.Helper()
 	var clusters strings.Builder
@@ -45,9 +47,9 @@ func writeScaleRepo(tb testing.TB, dir string, n int, format string) []string {
 			if i%10 == 0 {
 				fmt.Fprintf(&file, "package g%d\n\n", i/100)
 			}
-			fmt.Fprintf(&file, scalePipelineCUE, i, i, i%10)
+			fmt.Fprintf(&file, scalePipelineCUE, i, i, i%10, i%7+1, i)
 		} else {
-			fmt.Fprintf(&file, scalePipelineYAML, i, i%10)
+			fmt.Fprintf(&file, scalePipelineYAML, i, i%10, i%7+1, i)
 		}
 		if i%10 == 9 || i == n-1 {
 			name := filepath.Join("decls", fmt.Sprintf("g%03d", i/100), fmt.Sprintf("p%05d.%s", i/10*10, format))
@@ -66,7 +68,7 @@ metadata: {name: p-%d}
 spec:
   cluster: alpha
   namespace: team-%d
-  parameters: {epochs: 3, lr: "0.01"}
+  parameters: {epochs: %d, lr: "0.%05d"}
   runOnChange: true
   steps:
     - {name: prep, image: python:3.12, command: [python, prep.py], outputs: {artifacts: [{name: data, path: /data}]}}
@@ -86,7 +88,7 @@ const scalePipelineCUE = `p_%d: {
 	spec: {
 		cluster:   "alpha"
 		namespace: "team-%d"
-		parameters: {epochs: 3, lr: "0.01"}
+		parameters: {epochs: %d, lr: "0.%05d"}
 		runOnChange: true
 		steps: [{
 			name: "prep", image: "python:3.12", command: ["python", "prep.py"]

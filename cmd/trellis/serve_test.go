@@ -135,7 +135,8 @@ var built struct {
 	err       error
 }
 
-// buildTrellis returns the trellis binary, built at the first call.
+// buildTrellis returns the trellis binary, built at the first call, with
+// the build tags of the Makefile and deploy/Dockerfile.
 func buildTrellis(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
@@ -143,7 +144,7 @@ func buildTrellis(t testing.TB) string {
 			return
 		}
 		built.path = filepath.Join(built.dir, "trellis")
-		cmd := exec.Command("go", "build", "-o", built.path, ".")
+		cmd := exec.Command("go", "build", "-tags", "kustomize_disable_go_plugin_support", "-o", built.path, ".")
 		cmd.Stderr = os.Stderr
 		built.err = cmd.Run()
 	})
