@@ -99,6 +99,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadTree$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz FuzzWebhook -fuzztime $(FUZZTIME) ./reconcile/daemon/
 	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime $(FUZZTIME) ./source/
 	$(GO) test -run '^$$' -fuzz FuzzCommitURL -fuzztime $(FUZZTIME) ./reconcile/lineage/

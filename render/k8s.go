@@ -298,12 +298,68 @@ func setIf(m map[string]any, key string, v any) {
 // canonical JSON (encoding/json sorts object keys). v must hold JSON
 // values only; anything else is a bug of the renderer, and panics.
 func contentHash(v any) string {
-	b, err := json.Marshal(v)
+	sum := sha256.Sum256(appendJSON(nil, v))
+	return hex.EncodeToString(sum[:])[:hashLen]
+}
+
+// appendJSON appends v as json.Marshal encodes it (the bytes names are
+// hashed from), without its reflection on the maps, lists, plain strings
+// and integers a rendered value is made of; anything else is left to
+// json.Marshal.
+func appendJSON(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := sortedKeys(v) // json.Marshal sorts a map's keys
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSON(b, v[k])
+		}
+		return append(b, '}')
+	case []any:
+		b = append(b, '[')
+		for i, x := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSON(b, x)
+		}
+		return append(b, ']')
+	case string:
+		return appendJSONString(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case int:
+		return strconv.AppendInt(b, int64(v), 10)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case nil:
+		return append(b, "null"...)
+	}
+	out, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("render: hashing a value that is not JSON: %v", err))
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:hashLen]
+	return append(b, out...)
+}
+
+// appendJSONString appends s quoted, as json.Marshal does: a string of
+// printable ASCII but the characters it escapes as is, any other by
+// json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			out, _ := json.Marshal(s) // a string always encodes
+			return append(b, out...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // hashedName returns base-hash, truncating base so that the name is at
