@@ -89,8 +89,7 @@ func (w *internWork) value(v any) (any, bool) {
 		w.keys = keys[:0]
 		b := append(w.key[:0], '{')
 		for _, k := range keys {
-			b = strconv.AppendQuote(b, k)
-			b = append(b, ':')
+			b = appendRaw(b, k)
 			b = appendName(b, v[k])
 			b = append(b, ',')
 		}
@@ -166,7 +165,7 @@ func appendName(b []byte, v any) []byte {
 		b = append(b, ':')
 		return strconv.AppendInt(b, int64(len(v)), 10)
 	case string:
-		return strconv.AppendQuote(b, v)
+		return appendRaw(append(b, 's'), v)
 	case bool:
 		return strconv.AppendBool(b, v)
 	case int64:
@@ -182,4 +181,11 @@ func appendName(b []byte, v any) []byte {
 		return append(b, "null"...)
 	}
 	panic(fmt.Sprintf("render: interning a %T", v))
+}
+
+// appendRaw appends s after its length, which tells where it ends.
+func appendRaw(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }
