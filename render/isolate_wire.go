@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -56,16 +55,34 @@ func (e *wireEncoder) encode(res *Result) ([][]wireSegment, error) {
 	label := labelValue(res.Revision, true)
 	out := make([][]wireSegment, len(res.Clusters))
 	n := 0 // objects so far, across clusters
+	// What each object is, found on a worker per core; the runs in order.
+	type item struct {
+		key                 string
+		keep                []any
+		annotated, labelled bool
+	}
 	for i := range res.Clusters {
 		c := &res.Clusters[i]
+		items := make([]item, len(c.Objects))
+		forChunks(len(c.Objects), func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				o := c.Objects[j]
+				md, _ := o.Object["metadata"].(map[string]any)
+				annotations, _ := md["annotations"].(map[string]any)
+				labels, _ := md["labels"].(map[string]any)
+				it := &items[j]
+				it.annotated = res.Revision != "" && annotations[AnnotationRevision] == res.Revision
+				it.labelled = label != "" && labels[LabelRevision] == label
+				it.key, it.keep = bodyKey(o, annotations, labels)
+			}
+		})
 		var segs []wireSegment
-		for _, o := range c.Objects {
-			annotated := res.Revision != "" && metadataString(o, "annotations", AnnotationRevision) == res.Revision
-			labelled := label != "" && metadataString(o, "labels", LabelRevision) == label
-			key, k := bodyKey(o)
+		for j, o := range c.Objects {
+			it := &items[j]
+			annotated, labelled, key := it.annotated, it.labelled, it.key
 			if key != "" {
 				index[key] = n
-				keep = append(keep, k)
+				keep = append(keep, it.keep)
 			}
 			n++
 			if from, ok := e.index[key]; ok && key != "" {
@@ -94,46 +111,45 @@ func (e *wireEncoder) encode(res *Result) ([][]wireSegment, error) {
 // rendered from (cluster, file, declaration, as stamped): a render makes
 // the metadata of an object, but the revision, of these (see Cache). It
 // returns "" for an object that is no declaration's or has no map or list
-// of its own, and the values the key points to.
-func bodyKey(o *unstructured.Unstructured) (string, []any) {
-	decl := metadataString(o, "annotations", AnnotationDecl)
+// of its own, and the values the key points to. annotations and labels
+// are the object's metadata.annotations and metadata.labels.
+func bodyKey(o *unstructured.Unstructured, annotations, labels map[string]any) (string, []any) {
+	decl, _ := annotations[AnnotationDecl].(string)
 	if decl == "" {
 		return "", nil
 	}
-	var b strings.Builder
+	cluster, _ := labels[LabelCluster].(string)
+	path, _ := annotations[AnnotationPath].(string)
 	var keep []any
-	b.WriteString(metadataString(o, "labels", LabelCluster) + "\x00" + metadataString(o, "annotations", AnnotationPath) + "\x00" + decl)
+	b := make([]byte, 0, len(cluster)+len(path)+len(decl)+128)
+	b = append(append(append(append(append(b, cluster...), 0), path...), 0), decl...)
 	for _, k := range sortedKeys(o.Object) {
 		if k == "metadata" {
 			continue
 		}
-		b.WriteString("\x00")
-		b.WriteString(k)
-		b.WriteString("=")
+		b = append(append(append(b, 0), k...), '=')
 		switch v := o.Object[k].(type) {
 		case map[string]any:
-			b.WriteString("m")
-			b.WriteString(strconv.FormatUint(uint64(reflect.ValueOf(v).Pointer()), 16))
+			b = strconv.AppendUint(append(b, 'm'), uint64(reflect.ValueOf(v).Pointer()), 16)
 			keep = append(keep, v)
 		case []any:
 			if len(v) == 0 {
-				b.WriteString("[]")
+				b = append(b, "[]"...)
 				continue
 			}
-			b.WriteString("l")
-			b.WriteString(strconv.FormatUint(uint64(reflect.ValueOf(v).Pointer()), 16))
-			b.WriteString(":" + strconv.Itoa(len(v)))
+			b = strconv.AppendUint(append(b, 'l'), uint64(reflect.ValueOf(v).Pointer()), 16)
+			b = strconv.AppendInt(append(b, ':'), int64(len(v)), 10)
 			keep = append(keep, v)
 		case string:
-			b.WriteString(strconv.Quote(v))
+			b = strconv.AppendQuote(b, v)
 		default:
-			fmt.Fprintf(&b, "%T:%v", v, v)
+			b = fmt.Appendf(b, "%T:%v", v, v)
 		}
 	}
 	if keep == nil {
 		return "", nil
 	}
-	return b.String(), keep
+	return string(b), keep
 }
 
 // unstamped returns o without the revision's annotation and label (when
@@ -182,18 +198,10 @@ func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
 	label := labelValue(res.Revision, true)
 	in := newInterner() // the objects sent as JSON share their equal parts, as the child's did
 	for i, segs := range segments {
-		var objs []*unstructured.Unstructured
-		add := func(base *unstructured.Unstructured, w wireSegment) {
-			next = append(next, base)
-			obj := copyTop(base)
-			if w.Annotated {
-				setMetadataString(obj, "annotations", AnnotationRevision, res.Revision)
-			}
-			if w.Labelled {
-				setMetadataString(obj, "labels", LabelRevision, label)
-			}
-			objs = append(objs, obj)
-		}
+		// The bases in order, then their stamped copies on a worker per core.
+		start := len(next)
+		type stamp struct{ annotated, labelled bool }
+		var stamps []stamp // of each base
 		for _, w := range segs {
 			if w.N == 0 {
 				var m map[string]any
@@ -202,15 +210,34 @@ func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
 				}
 				base := &unstructured.Unstructured{Object: m}
 				in.objects([]*unstructured.Unstructured{base})
-				add(base, w)
+				next = append(next, base)
+				stamps = append(stamps, stamp{w.Annotated, w.Labelled})
 				continue
 			}
 			if w.From < 0 || w.N < 0 || w.From+w.N > len(d.last) {
 				return fmt.Errorf("%w: objects %d to %d of %d", errWire, w.From, w.From+w.N, len(d.last))
 			}
-			for _, base := range d.last[w.From : w.From+w.N] {
-				add(base, w)
+			next = append(next, d.last[w.From:w.From+w.N]...)
+			for range w.N {
+				stamps = append(stamps, stamp{w.Annotated, w.Labelled})
 			}
+		}
+		bases := next[start:]
+		objs := make([]*unstructured.Unstructured, len(bases))
+		forChunks(len(bases), func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				obj := copyTop(bases[j])
+				if stamps[j].annotated {
+					setMetadataString(obj, "annotations", AnnotationRevision, res.Revision)
+				}
+				if stamps[j].labelled {
+					setMetadataString(obj, "labels", LabelRevision, label)
+				}
+				objs[j] = obj
+			}
+		})
+		if len(objs) == 0 {
+			objs = nil
 		}
 		res.Clusters[i].Objects = objs
 	}

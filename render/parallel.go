@@ -51,5 +51,19 @@ func runPool[T any](items []T, workers int, stop func() bool, start func(worker 
 	}
 }
 
+// forChunks calls f on consecutive ranges [lo, hi) that together cover
+// [0, n), on a worker per core: for work on each of many objects too
+// small for a job of its own.
+func forChunks(n int, f func(lo, hi int)) {
+	const chunk = 512
+	starts := make([]int, 0, n/chunk+1)
+	for lo := 0; lo < n; lo += chunk {
+		starts = append(starts, lo)
+	}
+	runPool(starts, cores(), nil, func(int) func(int, int) {
+		return func(_ int, lo int) { f(lo, min(lo+chunk, n)) }
+	})
+}
+
 // cores is how many goroutines a pool of CPU-bound work runs on.
 func cores() int { return runtime.GOMAXPROCS(0) }

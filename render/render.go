@@ -1,10 +1,12 @@
 package render
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -285,24 +287,33 @@ func SortObjects(objs []*unstructured.Unstructured) {
 		gvk := o.GroupVersionKind()
 		keys[i] = keyed{phase: phase(o), group: gvk.Group, kind: gvk.Kind, ns: o.GetNamespace(), name: o.GetName(), obj: o}
 	}
-	sort.SliceStable(keys, func(i, j int) bool {
+	// Sorted by position in keys, the ties broken by the original order
+	// (stable): moving indexes is cheaper than moving the keys.
+	order := make([]int32, len(keys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
 		a, b := &keys[i], &keys[j]
-		if a.phase != b.phase {
-			return a.phase < b.phase
+		if c := cmp.Compare(a.phase, b.phase); c != 0 {
+			return c
 		}
-		if a.group != b.group {
-			return a.group < b.group
+		if c := strings.Compare(a.group, b.group); c != 0 {
+			return c
 		}
-		if a.kind != b.kind {
-			return a.kind < b.kind
+		if c := strings.Compare(a.kind, b.kind); c != 0 {
+			return c
 		}
-		if a.ns != b.ns {
-			return a.ns < b.ns
+		if c := strings.Compare(a.ns, b.ns); c != 0 {
+			return c
 		}
-		return a.name < b.name
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
 	})
-	for i := range keys {
-		objs[i] = keys[i].obj
+	for i, k := range order {
+		objs[i] = keys[k].obj
 	}
 }
 

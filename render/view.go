@@ -261,7 +261,7 @@ func (v *view) readFile(rel string) ([]byte, error) {
 	if err := v.charge(rel, info.Size()); err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, err := readAll(io.LimitReader(f, max+1), info.Size())
 	if err != nil {
 		return nil, &viewError{Path: rel, Reason: unwrapPathError(err).Error(), Err: err}
 	}
@@ -274,6 +274,26 @@ func (v *view) readFile(rel string) ([]byte, error) {
 		}
 	}
 	return data, v.ctx.Err()
+}
+
+// readAll is io.ReadAll into a buffer of size+1 bytes to begin with: a
+// file that keeps the size it had read in two calls, not one per 512
+// bytes and more.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grown: it changed while read
+		}
+	}
 }
 
 // charge counts n more bytes read against the repo's limit.
