@@ -198,7 +198,7 @@ func ServeIsolated(in io.Reader, out, errOut io.Writer) int {
 	if req.Persistent {
 		return serveRenders(req, r, out, errOut)
 	}
-	if err := json.NewEncoder(out).Encode(serveOne(req, newWireEncoder())); err != nil {
+	if err := writeResponse(out, serveOne(req, newWireEncoder())); err != nil {
 		fmt.Fprintln(errOut, "render child: answer:", err)
 		return 2
 	}

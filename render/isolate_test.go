@@ -1,7 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -80,4 +82,39 @@ func TestDirIsolatedMemoryLimit(t *testing.T) {
 	_, err := DirIsolated(t.Context(), expensiveRepo(t), Options{}, Isolation{MemoryBytes: 128 << 20})
 	require.ErrorIs(t, err, ErrStopped)
 	assert.EqualError(t, err, "render stopped: it used more than 128 MiB of memory, the limit for one render")
+}
+
+// writeResponse writes what json.Encoder would, the objects' JSON made
+// as it goes.
+func TestWriteResponseAsEncoder(t *testing.T) {
+	res, err := Dir(t.Context(), "../examples", Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
+	require.NoError(t, err)
+	segments, err := newWireEncoder().encode(res)
+	require.NoError(t, err)
+	for _, resp := range []isolatedResponse{
+		{Result: res, Objects: segments, Cache: &CacheStats{RenderHits: 3}},
+		{Result: res},
+		{Problems: []Problem{{Path: "a.yaml", Line: 1, Column: 2, Message: "<bad> & \"worse\""}}},
+		{},
+	} {
+		var got bytes.Buffer
+		require.NoError(t, writeResponse(&got, resp))
+		want := resp
+		want.Objects = nil
+		for _, segs := range resp.Objects {
+			var with []wireSegment
+			for _, seg := range segs {
+				if seg.obj != nil {
+					seg.JSON, err = json.Marshal(seg.obj)
+					require.NoError(t, err)
+				}
+				with = append(with, seg)
+			}
+			want.Objects = append(want.Objects, with)
+		}
+		var encoded bytes.Buffer
+		require.NoError(t, json.NewEncoder(&encoded).Encode(want))
+		require.Equal(t, encoded.String(), got.String())
+	}
+	require.NotEmpty(t, segments)
 }

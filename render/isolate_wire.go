@@ -1,9 +1,11 @@
 package render
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 
@@ -31,6 +33,9 @@ type wireSegment struct {
 	From int             `json:"f,omitempty"`
 	N    int             `json:"n,omitempty"`
 	JSON json.RawMessage `json:"o,omitempty"`
+	// obj is the object JSON is made of, by writeResponse as it writes
+	// the segment: the child never holds the JSON of every object at once.
+	obj map[string]any
 	// Annotated and Labelled say that the objects carry the revision's
 	// annotation, and the label of a run.
 	Annotated bool `json:"a,omitempty"`
@@ -93,11 +98,7 @@ func (e *wireEncoder) encode(res *Result) ([][]wireSegment, error) {
 				}
 				continue
 			}
-			b, err := json.Marshal(unstamped(o, annotated, labelled).Object)
-			if err != nil {
-				return nil, err
-			}
-			segs = append(segs, wireSegment{JSON: b, Annotated: annotated, Labelled: labelled})
+			segs = append(segs, wireSegment{obj: unstamped(o, annotated, labelled).Object, Annotated: annotated, Labelled: labelled})
 		}
 		out[i] = segs
 		c.Objects = nil
@@ -178,6 +179,54 @@ func unstamped(o *unstructured.Unstructured, annotated, labelled bool) *unstruct
 		}
 	}
 	return cp
+}
+
+// writeResponse writes resp as one line of JSON, as json.Encoder would,
+// but its objects one at a time: the answer to a first render holds
+// every object, some 25 MB for 10,000 Pipelines, which neither the
+// encoder's buffer nor the segments hold whole.
+func writeResponse(out io.Writer, resp isolatedResponse) error {
+	objects := resp.Objects
+	resp.Objects = nil
+	head, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(out, 64<<10)
+	if objects == nil {
+		w.Write(head)
+	} else {
+		w.Write(head[:len(head)-1]) // without its '}'
+		if len(head) > 2 {
+			w.WriteByte(',')
+		}
+		w.WriteString(`"objects":[`)
+		for i, segs := range objects {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteByte('[')
+			for j, seg := range segs {
+				if j > 0 {
+					w.WriteByte(',')
+				}
+				if seg.obj != nil {
+					if seg.JSON, err = json.Marshal(seg.obj); err != nil {
+						return err
+					}
+				}
+				b, err := json.Marshal(seg)
+				if err != nil {
+					return err
+				}
+				w.Write(b)
+			}
+			w.WriteByte(']')
+		}
+		w.WriteString("]}")
+	}
+	w.WriteByte('\n')
+	return w.Flush() // the first error of any write
 }
 
 // wireDecoder is the parent's side: the objects of the child's last

@@ -243,7 +243,7 @@ func serveRenders(first isolatedRequest, in *bufio.Reader, out, errOut io.Writer
 		resp := serveOne(req, objects)
 		stats := cache.Stats()
 		resp.Cache = &stats
-		if err := json.NewEncoder(out).Encode(resp); err != nil {
+		if err := writeResponse(out, resp); err != nil {
 			fmt.Fprintln(errOut, "render child: answer:", err)
 			return 2
 		}
