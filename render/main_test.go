@@ -3,6 +3,8 @@ package render
 import (
 	"os"
 	"testing"
+
+	"trellis.dev/trellis/test/peakrss"
 )
 
 // TestMain makes the test binary a render child when DirIsolated runs it.
@@ -10,5 +12,7 @@ func TestMain(m *testing.M) {
 	if IsRenderChild() {
 		os.Exit(ServeIsolated(os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	peakrss.Cleanup()
+	os.Exit(code)
 }

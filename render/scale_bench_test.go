@@ -9,9 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"trellis.dev/trellis/test/peakrss"
 )
 
 // The scale benchmarks render generated repos of Pipeline declarations,
@@ -19,7 +19,8 @@ import (
 // files), as issue 16 measures them. Each reports, besides its time, the
 // peak memory of one render: the maximum resident set size of a child
 // process (this test binary, re-run as TestScaleRenderChild) that renders
-// the same repo once and exits ("peak-RSS-MiB"), and the CPU time (user
+// the same repo once and exits ("peak-RSS-MiB", the child's own: see
+// package peakrss), and the CPU time (user
 // and system) that child used ("child-cpu-s"), which a busy machine moves
 // less than the wall time. The child's figures include starting the test
 // binary and loading the schema. Last, "render-child-peak-RSS-MiB" is the
@@ -129,15 +130,13 @@ func childPeakRSS(b *testing.B, dir string) (rssMiB, cpuSeconds float64) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleRenderChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), scaleChildEnv+"="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("child: %v: %s", err, out)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	usage, err := peakrss.Run(cmd) // the child's own peak, not this process's
+	if err != nil {
+		b.Fatalf("child: %v: %s", err, out.String())
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		b.Fatal("no rusage")
-	}
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return float64(ru.Maxrss) / 1024, cpu.Seconds() // Maxrss is in kB on Linux
+	return usage.PeakRSS, usage.CPU.Seconds()
 }
 
 // BenchmarkRenderScale renders repos of 1,000 and 10,000 Pipelines, in
@@ -272,8 +271,9 @@ func renderChildPeakRSS(b *testing.B, dir string) float64 {
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	if err := cmd.Run(); err != nil {
+	usage, err := peakrss.Run(cmd)
+	if err != nil {
 		b.Fatalf("render child: %v: %s", err, stderr.String())
 	}
-	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return usage.PeakRSS
 }

@@ -7,6 +7,7 @@ import (
 
 	"trellis.dev/trellis/render"
 	"trellis.dev/trellis/test/controlplane"
+	"trellis.dev/trellis/test/peakrss"
 )
 
 // cp is the control plane shared by the tests of this package that reach
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)
 	}
+	peakrss.Cleanup()
 	os.Exit(code)
 }
 
