@@ -60,7 +60,9 @@ type Cluster struct {
 	Name string
 	// Spec is the Cluster declaration.
 	Spec schema.ClusterSpec
-	// Objects are the rendered objects, in apply order.
+	// Objects are the rendered objects, in apply order. Below metadata
+	// they share equal values with each other, with the render cache and
+	// with earlier Results: whoever changes one changes a DeepCopy.
 	Objects []*unstructured.Unstructured
 }
 
