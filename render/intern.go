@@ -94,14 +94,7 @@ func (w *internWork) value(v any) (any, bool) {
 			b = append(b, ',')
 		}
 		w.key = b
-		w.in.mu.Lock()
-		c, hit := w.in.maps[string(b)]
-		if !hit {
-			c = v
-			w.in.maps[string(b)] = v
-		}
-		w.in.mu.Unlock()
-		return c, true
+		return shared(&w.in.mu, w.in.maps, b, v), true
 	case []any:
 		known := true
 		for i, x := range v {
@@ -123,14 +116,7 @@ func (w *internWork) value(v any) (any, bool) {
 			b = append(b, ',')
 		}
 		w.key = b
-		w.in.mu.Lock()
-		c, hit := w.in.lists[string(b)]
-		if !hit {
-			c = v
-			w.in.lists[string(b)] = v
-		}
-		w.in.mu.Unlock()
-		return c, true
+		return shared(&w.in.mu, w.in.lists, b, v), true
 	case string, bool, int64, int, nil:
 		return v, true
 	case float64:
@@ -188,4 +174,16 @@ func appendRaw(b []byte, s string) []byte {
 	b = strconv.AppendInt(b, int64(len(s)), 10)
 	b = append(b, ':')
 	return append(b, s...)
+}
+
+// shared returns the value seen first under key in seen, v if none was,
+// and keeps it there.
+func shared[T any](mu *sync.Mutex, seen map[string]T, key []byte, v T) T {
+	mu.Lock()
+	defer mu.Unlock()
+	if c, hit := seen[string(key)]; hit {
+		return c
+	}
+	seen[string(key)] = v
+	return v
 }

@@ -76,28 +76,31 @@ func canonical(v any) bool {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if i, ok := e.(int64); ok {
-				if i > maxExactInt || i < -maxExactInt {
-					return false
-				}
-				v[k] = float64(i)
-			} else if !canonical(e) {
+			e, ok := canonicalElem(e)
+			if !ok {
 				return false
 			}
+			v[k] = e
 		}
 	case []any:
 		for k, e := range v {
-			if i, ok := e.(int64); ok {
-				if i > maxExactInt || i < -maxExactInt {
-					return false
-				}
-				v[k] = float64(i)
-			} else if !canonical(e) {
+			e, ok := canonicalElem(e)
+			if !ok {
 				return false
 			}
+			v[k] = e
 		}
 	}
 	return true
+}
+
+// canonicalElem is canonical for an element of a map or list: an int64
+// comes back a float64.
+func canonicalElem(e any) (any, bool) {
+	if i, ok := e.(int64); ok {
+		return float64(i), i <= maxExactInt && i >= -maxExactInt
+	}
+	return e, canonical(e)
 }
 
 // verdict is what checking a value tells.
