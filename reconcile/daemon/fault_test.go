@@ -57,7 +57,11 @@ func TestDaemonLineageRemoteHangs(t *testing.T) {
 		front.Hang()
 		lw = cfg.Lineage
 		lw.RepoURL = front.Rewrite(h.url)
-		lw.AttemptTimeout = 100 * time.Millisecond
+		// Long enough for a push to a loopback remote that answers on a
+		// busy machine under the race detector (git http-backend is a
+		// process per request): with 100ms, every attempt after the
+		// remote came back could miss its deadline too.
+		lw.AttemptTimeout = 2 * time.Second
 		lw.Backoff = lineage.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Attempts: 2}
 	})
 	first := h.next()
@@ -74,7 +78,7 @@ func TestDaemonLineageRemoteHangs(t *testing.T) {
 	assert.EqualValues(t, 2, h.maxReplicas())
 	require.Eventually(t, func() bool { n, _ := lw.Pending(); return n >= 2 }, time.Minute, 10*time.Millisecond,
 		"the records of both revisions wait on disk")
-	assert.Contains(t, h.logs.String(), "did not answer within 100ms")
+	assert.Contains(t, h.logs.String(), "did not answer within 2s")
 
 	front.Answer()
 	revs := map[string]bool{}
