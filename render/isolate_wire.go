@@ -183,7 +183,7 @@ func unstamped(o *unstructured.Unstructured, annotated, labelled bool) *unstruct
 
 // writeResponse writes resp as one line of JSON, as json.Encoder would,
 // but its objects one at a time: the answer to a first render holds
-// every object, some 25 MB for 10,000 Pipelines, which neither the
+// every object, some 22 MB for 10,000 Pipelines, which neither the
 // encoder's buffer nor the segments hold whole.
 func writeResponse(out io.Writer, resp isolatedResponse) error {
 	objects := resp.Objects
