@@ -286,7 +286,7 @@ func (d *wireDecoder) decode(res *Result, segments [][]wireSegment) error {
 			}
 		})
 		if len(objs) == 0 {
-			objs = nil
+			objs = nil // as a render from scratch leaves a cluster without objects
 		}
 		res.Clusters[i].Objects = objs
 	}

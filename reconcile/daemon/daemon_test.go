@@ -66,7 +66,7 @@ func newHarnessWith(t testing.TB, interval time.Duration, configure func(*harnes
 		// No controller runs here: endpoints never become ready, and
 		// runs only end when a test says so.
 		FollowInterval: 20 * time.Millisecond, FollowTimeout: 2 * time.Second,
-		Log:     slog.New(slog.NewTextHandler(h.logs, nil)),
+		Log: slog.New(slog.NewTextHandler(h.logs, nil)),
 		Applied: func(ctx context.Context, cs *reconcile.ChangeSet, _ error) {
 			select { // a test that stopped reading (it failed) must not hold up the daemon's stop
 			case h.applied <- cs:
